@@ -1,0 +1,129 @@
+package shared
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Middleware runs around the dispatch of an event. Before runs before any
+// listener sees the event; a non-nil error stops the dispatch and is returned
+// to the caller. After runs once the listeners are done, with their joined
+// error; its own error is counted and reported but does not undo the
+// dispatch. Middleware registered on an emitter runs in registration order
+// for Before and in reverse order for After.
+type Middleware interface {
+	Before(ctx context.Context, e Event) error
+	After(ctx context.Context, e Event, err error) error
+}
+
+// MiddlewareFunc builds a Middleware from two optional functions. Either may
+// be nil. It ignores the context; implement Middleware directly when the
+// hooks need it.
+type MiddlewareFunc struct {
+	BeforeFunc func(Event) error
+	AfterFunc  func(Event, error) error
+}
+
+// Before calls BeforeFunc if set.
+func (m MiddlewareFunc) Before(_ context.Context, e Event) error {
+	if m.BeforeFunc == nil {
+		return nil
+	}
+	return m.BeforeFunc(e)
+}
+
+// After calls AfterFunc if set.
+func (m MiddlewareFunc) After(_ context.Context, e Event, err error) error {
+	if m.AfterFunc == nil {
+		return nil
+	}
+	return m.AfterFunc(e, err)
+}
+
+// ListenerMiddleware wraps a Listener in another one that keeps its ID:
+// the shape for concerns that need the handler's context, such as deadlines,
+// tracing and panic recovery.
+type ListenerMiddleware func(next Listener) Listener
+
+// Chain wraps l in mws so that mws[0] is the outermost: an event passes
+// through mws[0], then mws[1], …, then reaches l. Nil middleware is skipped.
+func Chain(l Listener, mws ...ListenerMiddleware) Listener {
+	for i := len(mws) - 1; i >= 0; i-- {
+		if mws[i] != nil {
+			l = mws[i](l)
+		}
+	}
+	return l
+}
+
+type wrapped struct {
+	id string
+	fn HandlerFunc
+}
+
+func (w *wrapped) ID() string                                { return w.id }
+func (w *wrapped) Handle(ctx context.Context, e Event) error { return w.fn(ctx, e) }
+
+// Wrap returns a Listener with next's ID that calls fn. It is the building
+// block for ListenerMiddleware.
+func Wrap(next Listener, fn func(ctx context.Context, e Event) error) Listener {
+	return &wrapped{id: next.ID(), fn: fn}
+}
+
+// SafeHandle calls l.Handle and turns a panic into a *PanicError carrying
+// the stack. Every Nova dispatcher calls listeners through it.
+func SafeHandle(ctx context.Context, l Listener, e Event) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = NewPanicError(r)
+		}
+	}()
+	return l.Handle(ctx, e)
+}
+
+// Recover is ListenerMiddleware that turns a panic in the wrapped listener
+// into a *PanicError. Nova's dispatchers already recover; use it for
+// listeners that are called some other way.
+func Recover() ListenerMiddleware {
+	return func(next Listener) Listener {
+		return Wrap(next, func(ctx context.Context, e Event) error { return SafeHandle(ctx, next, e) })
+	}
+}
+
+// TimeoutError is returned by the Timeout middleware when a handler does not
+// return within its limit. It matches ErrTimeout and context.DeadlineExceeded.
+type TimeoutError struct {
+	ListenerID string
+	Limit      time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("nova: listener %q timed out after %v", e.ListenerID, e.Limit)
+}
+
+// Is matches ErrTimeout and context.DeadlineExceeded.
+func (e *TimeoutError) Is(target error) bool {
+	return target == ErrTimeout || target == context.DeadlineExceeded
+}
+
+// Timeout is ListenerMiddleware that gives each call a deadline of d through
+// its context. A handler that returns after the deadline, or returns the
+// context's error, fails with a *TimeoutError. A handler that ignores its
+// context keeps running: Go cannot stop it, and the dispatcher waits for it.
+func Timeout(d time.Duration) ListenerMiddleware {
+	return func(next Listener) Listener {
+		if d <= 0 {
+			return next
+		}
+		return Wrap(next, func(ctx context.Context, e Event) error {
+			ctx, cancel := context.WithTimeout(ctx, d)
+			defer cancel()
+			err := next.Handle(ctx, e)
+			if ctx.Err() == context.DeadlineExceeded {
+				return &TimeoutError{ListenerID: next.ID(), Limit: d}
+			}
+			return err
+		})
+	}
+}

@@ -1,0 +1,173 @@
+package shared_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/novaevents/nova/shared"
+)
+
+func TestValidateRefusesBadEvents(t *testing.T) {
+	var typedNil *shared.BaseEvent
+	tests := []struct {
+		name  string
+		event shared.Event
+		field string
+	}{
+		{"nil interface", nil, "event"},
+		{"typed nil pointer", typedNil, "event"},
+		{"zero BaseEvent", &shared.BaseEvent{}, "id"},
+		{"empty type", shared.NewBaseEvent("id-1", "", nil), "type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := shared.Validate(tt.event)
+			var ve *shared.ValidationError
+			if !errors.Is(err, shared.ErrInvalidEvent) || !errors.As(err, &ve) || ve.Field != tt.field {
+				t.Errorf("Validate = %v, want a ValidationError on %q", err, tt.field)
+			}
+		})
+	}
+	if err := shared.Validate(shared.NewBaseEvent("id-1", "order.created", nil)); err != nil {
+		t.Errorf("valid event: %v", err)
+	}
+}
+
+func TestBaseEventIsSafeToUseAtZeroAndNil(t *testing.T) {
+	var nilEvent *shared.BaseEvent
+	if nilEvent.ID() != "" || nilEvent.Type() != "" || nilEvent.Data() != nil || nilEvent.Metadata() != nil || !nilEvent.Timestamp().IsZero() {
+		t.Error("nil BaseEvent getters returned values")
+	}
+	var e shared.BaseEvent
+	e.SetMetadata("k", "v") // creates the map
+	if v, ok := e.GetMetadata("k"); !ok || v != "v" {
+		t.Errorf("GetMetadata = %q, %v", v, ok)
+	}
+	e.Reset("id", "t.x", 7)
+	if e.ID() != "id" || e.Type() != "t.x" || e.Data() != 7 || len(e.Metadata()) != 0 || e.Timestamp().IsZero() {
+		t.Errorf("after Reset: %+v", e)
+	}
+}
+
+func TestNewBaseEventWithMetadataCopiesTheMap(t *testing.T) {
+	md := map[string]string{"customer_id": "c-1"}
+	e := shared.NewBaseEventWithMetadata("id", "order.created", nil, md)
+	md["customer_id"] = "changed"
+	if e.Metadata()["customer_id"] != "c-1" {
+		t.Error("event metadata changed with the caller's map")
+	}
+	at := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if r := shared.NewBaseEventAt("id", "t", nil, at, nil); !r.Timestamp().Equal(at) {
+		t.Errorf("NewBaseEventAt timestamp = %v", r.Timestamp())
+	}
+}
+
+func TestSubscriptionUnsubscribesOnce(t *testing.T) {
+	calls := 0
+	s := shared.NewSubscription(shared.NextSubscriptionID(), "t", shared.NewBaseListener("l", nil), func() error {
+		calls++
+		return errors.New("first")
+	})
+	if !s.Active() {
+		t.Fatal("new subscription not active")
+	}
+	err1, err2 := s.Unsubscribe(), s.Unsubscribe()
+	if calls != 1 || s.Active() || err1 == nil || err1 != err2 {
+		t.Errorf("calls=%d active=%v errs=%v,%v", calls, s.Active(), err1, err2)
+	}
+	if a, b := shared.NextSubscriptionID(), shared.NextSubscriptionID(); a == b {
+		t.Errorf("subscription IDs repeat: %s", a)
+	}
+}
+
+func TestChainOrdersMiddlewareOutermostFirst(t *testing.T) {
+	var trace []string
+	mw := func(name string) shared.ListenerMiddleware {
+		return func(next shared.Listener) shared.Listener {
+			return shared.Wrap(next, func(ctx context.Context, e shared.Event) error {
+				trace = append(trace, name)
+				return next.Handle(ctx, e)
+			})
+		}
+	}
+	l := shared.Chain(shared.NewBaseListener("core", func(shared.Event) error { trace = append(trace, "core"); return nil }),
+		mw("outer"), nil, mw("inner"))
+	if l.ID() != "core" {
+		t.Errorf("wrapped ID = %q", l.ID())
+	}
+	_ = l.Handle(context.Background(), shared.NewBaseEvent("e", "t", nil))
+	if want := []string{"outer", "inner", "core"}; !slices.Equal(trace, want) {
+		t.Errorf("trace = %v, want %v", trace, want)
+	}
+}
+
+func TestRecoverTurnsPanicsIntoErrors(t *testing.T) {
+	l := shared.Chain(shared.NewBaseListener("p", func(shared.Event) error { panic(fmt.Errorf("wrapped: %w", context.Canceled)) }), shared.Recover())
+	err := l.Handle(context.Background(), shared.NewBaseEvent("e", "t", nil))
+	var pe *shared.PanicError
+	if !errors.Is(err, shared.ErrListenerPanic) || !errors.As(err, &pe) || len(pe.Stack) == 0 {
+		t.Fatalf("err = %v", err)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Error("a panic with an error value should unwrap to it")
+	}
+}
+
+func TestTimeoutFiresThroughTheContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := shared.NewListener("slow", func(ctx context.Context, _ shared.Event) error {
+			<-ctx.Done()
+			return ctx.Err()
+		})
+		l := shared.Chain(slow, shared.Timeout(50*time.Millisecond))
+		start := time.Now()
+		err := l.Handle(context.Background(), shared.NewBaseEvent("e", "t", nil))
+		var te *shared.TimeoutError
+		if !errors.Is(err, shared.ErrTimeout) || !errors.As(err, &te) || te.ListenerID != "slow" {
+			t.Fatalf("err = %v", err)
+		}
+		if d := time.Since(start); d != 50*time.Millisecond {
+			t.Errorf("timed out after %v, want 50ms", d)
+		}
+		fast := shared.Chain(shared.NewBaseListener("fast", func(shared.Event) error { return nil }), shared.Timeout(time.Second))
+		if err := fast.Handle(context.Background(), shared.NewBaseEvent("e", "t", nil)); err != nil {
+			t.Errorf("fast listener: %v", err)
+		}
+	})
+}
+
+func TestPermanentMarksErrorsWithoutHidingThem(t *testing.T) {
+	base := errors.New("invalid order")
+	err := fmt.Errorf("handling: %w", shared.Permanent(base))
+	if !shared.IsPermanent(err) || !errors.Is(err, base) || err.Error() != "handling: invalid order" {
+		t.Errorf("err = %v", err)
+	}
+	if shared.IsPermanent(base) || shared.Permanent(nil) != nil {
+		t.Error("unmarked error reported permanent, or Permanent(nil) not nil")
+	}
+}
+
+func TestMiddlewareFuncToleratesNilHooks(t *testing.T) {
+	var m shared.Middleware = shared.MiddlewareFunc{}
+	if m.Before(context.Background(), nil) != nil || m.After(context.Background(), nil, errors.New("x")) != nil {
+		t.Error("nil hooks returned errors")
+	}
+}
+
+func TestValidateListener(t *testing.T) {
+	var nilListener *shared.BaseListener
+	if !errors.Is(shared.ValidateListener(nil), shared.ErrNilListener) || !errors.Is(shared.ValidateListener(nilListener), shared.ErrNilListener) {
+		t.Error("nil listener accepted")
+	}
+	if !errors.Is(shared.ValidateListener(shared.NewBaseListener("", nil)), shared.ErrInvalidListener) {
+		t.Error("empty ID accepted")
+	}
+	if err := shared.NewBaseListener("ok", nil).Handle(context.Background(), nil); err != nil {
+		t.Errorf("nil-func listener: %v", err)
+	}
+}
