@@ -1,0 +1,199 @@
+package workerpool
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/novaevents/nova/shared"
+)
+
+// Pool runs tasks on a bounded set of worker goroutines, taking them from
+// four priority lanes that share one bounded queue. It is safe for
+// concurrent use. Create it with New and stop it with Close.
+//
+// Goroutines: the workers (all of them from New for a static pool, the
+// minimum for a dynamic one, more started on demand), and for a dynamic pool
+// a timer callback that retires idle workers. Nothing is started per task.
+//
+// Costs: a submit takes one short lock and hands the task to an idle worker
+// or puts it in its lane; it allocates nothing. Only waiting for room (a full
+// queue under Block or BlockTimeout) takes more.
+type Pool struct {
+	mu sync.Mutex
+
+	lanes    [numLanes]ring // by lane index: critical, high, normal, low
+	queued   int
+	capacity int
+	seq      uint64
+	credits  [numLanes]int
+	weights  [numLanes]int
+
+	idle    []*worker // parked workers; the last one parked is reused first
+	live    int       // workers counted against the size
+	procs   int       // worker goroutines that have not returned yet
+	running int       // tasks being run
+	minW    int
+	maxW    int
+	static  bool
+	byGID   map[uint64]*worker
+
+	waiters  [numLanes][]*waiter // submits waiting for room, per lane, oldest first
+	nwaiting int
+	free     []*waiter
+	// admitCredits are the round-robin credits for admitting waiters.
+	admitCredits [numLanes]int
+
+	closed bool
+	quiet  chan struct{} // closed and cleared when Drain or Close may be done
+	inWait int           // workers blocked in Drain or Close from inside a task
+
+	reaper      *time.Timer
+	reaperArmed bool
+
+	n    counters
+	lane [numLanes]laneCounters
+
+	hist [numLanes][NumWaitBuckets]atomic.Uint64
+	busy atomic.Int64
+
+	epoch   time.Time
+	timing  bool
+	metrics shared.Metrics
+	cfg     config
+}
+
+type counters struct {
+	submitted, completed, failed, panicked, rejected, evicted, inline uint64
+}
+
+type laneCounters struct {
+	submitted, dequeued, evicted, rejected uint64
+}
+
+// New returns a pool of up to workers goroutines and a queue of queueSize
+// tasks shared by all priority lanes. workers ≤ 0 means DefaultWorkers();
+// queueSize ≤ 0 means workers × 10. New never panics: invalid options keep
+// their defaults.
+//
+// By default the pool is static (every worker starts now and stays until
+// Close), a full queue makes Submit wait (Block), and the lanes are served
+// 8:4:1. See the Option functions to change that.
+func New(workers, queueSize int, opts ...Option) *Pool {
+	if workers <= 0 {
+		workers = DefaultWorkers()
+	}
+	if queueSize <= 0 {
+		queueSize = workers * DefaultQueueFactor
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	p := &Pool{
+		capacity:     queueSize,
+		weights:      cfg.weights,
+		credits:      cfg.weights,
+		admitCredits: cfg.weights,
+		maxW:         workers,
+		minW:         workers,
+		static:       cfg.minWorkers < 0,
+		byGID:        make(map[uint64]*worker, workers),
+		epoch:        time.Now(),
+		timing:       cfg.timing,
+		metrics:      cfg.metrics,
+		cfg:          cfg,
+	}
+	if !p.static {
+		p.minW = min(cfg.minWorkers, workers)
+	}
+	p.mu.Lock()
+	for range p.minW {
+		p.startLocked(entry{})
+	}
+	p.mu.Unlock()
+	return p
+}
+
+// now returns the time since the pool was created, on the monotonic clock.
+func (p *Pool) now() int64 { return int64(time.Since(p.epoch)) }
+
+// Workers returns the pool's size: the most workers it runs at once.
+func (p *Pool) Workers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.maxW
+}
+
+// Resize sets the pool's size to n at run time. A static pool starts or
+// stops workers to have exactly n; a dynamic pool lowers its minimum to n if
+// needed and starts workers on demand as before. Surplus idle workers stop at
+// once, busy ones when their task returns; queued tasks are kept. It returns
+// ErrInvalidSize for n < 1 and ErrPoolClosed after Close.
+func (p *Pool) Resize(n int) error {
+	if n < 1 {
+		return ErrInvalidSize
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrPoolClosed
+	}
+	p.maxW = n
+	if p.static || p.minW > n {
+		p.minW = n
+	}
+	for p.live > p.maxW && len(p.idle) > 0 {
+		p.stopLocked(p.popIdleLocked())
+	}
+	for p.live < p.minW {
+		p.startLocked(entry{})
+	}
+	for need := p.queued; need > 0 && p.live < p.maxW; need-- {
+		p.startLocked(entry{})
+	}
+	return nil
+}
+
+// Stats returns a snapshot of the pool's figures.
+func (p *Pool) Stats() Stats {
+	p.mu.Lock()
+	s := Stats{
+		Workers:     p.live,
+		IdleWorkers: len(p.idle),
+		MinWorkers:  p.minW,
+		MaxWorkers:  p.maxW,
+		QueueSize:   p.capacity,
+		Queued:      p.queued,
+		Running:     p.running,
+		Submitted:   p.n.submitted,
+		Completed:   p.n.completed,
+		Failed:      p.n.failed,
+		Panicked:    p.n.panicked,
+		Rejected:    p.n.rejected,
+		Evicted:     p.n.evicted,
+		Inline:      p.n.inline,
+		Utilization: float64(p.running) / float64(p.maxW),
+	}
+	for l := range numLanes {
+		c := p.lane[l]
+		s.Lanes[l] = LaneStats{
+			Priority:  lanePriority(l),
+			Queued:    p.lanes[l].n,
+			Submitted: c.submitted,
+			Dequeued:  c.dequeued,
+			Evicted:   c.evicted,
+			Rejected:  c.rejected,
+		}
+	}
+	p.mu.Unlock()
+	s.BusyTime = time.Duration(p.busy.Load())
+	for l := range numLanes {
+		for b := range NumWaitBuckets {
+			s.Lanes[l].Wait.Counts[b] = p.hist[l][b].Load()
+		}
+	}
+	return s
+}
