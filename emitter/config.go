@@ -1,0 +1,87 @@
+package emitter
+
+import (
+	"log/slog"
+
+	"github.com/novaevents/nova/listener"
+	"github.com/novaevents/nova/shared"
+	"github.com/novaevents/nova/workerpool"
+)
+
+// Defaults used for zero Config fields.
+const (
+	// DefaultBufferSize is the async buffer's capacity when BufferSize is 0.
+	DefaultBufferSize = 1024
+	// drainBatch is how many async events one drainer task handles before it
+	// hands its pool worker back, so a busy emitter cannot monopolise a
+	// shared pool.
+	drainBatch = 256
+)
+
+// Overflow says what EmitAsync does when the async buffer is full.
+type Overflow int
+
+const (
+	// OverflowBlock waits for room until the caller's ctx is done (the default).
+	OverflowBlock Overflow = iota
+	// OverflowReject returns ErrBufferFull at once and counts the event as dropped.
+	OverflowReject
+)
+
+// String returns the policy's name.
+func (o Overflow) String() string {
+	switch o {
+	case OverflowBlock:
+		return "block"
+	case OverflowReject:
+		return "reject"
+	}
+	return "Overflow(?)"
+}
+
+// Config configures an Emitter. The zero value works: synchronous Emit, an
+// async buffer of DefaultBufferSize events on a pool the emitter owns.
+type Config struct {
+	// WorkerPool runs async handlers. Nil: the emitter creates a pool of
+	// workerpool.DefaultWorkers() workers and closes it on Shutdown. A pool
+	// passed in is shared, not owned: close it after the emitter's Shutdown.
+	WorkerPool *workerpool.Pool
+	// BufferSize bounds the events EmitAsync has accepted but no handler has
+	// taken yet. 0 (or negative) means DefaultBufferSize.
+	BufferSize int
+	// AsyncMode makes Emit and EmitBatch behave like EmitAsync.
+	AsyncMode bool
+	// MaxConcurrency bounds how many async events are handled at once.
+	// 0 (or negative) means the pool's worker count.
+	MaxConcurrency int
+	// Overflow is the policy for a full async buffer. Default OverflowBlock.
+	Overflow Overflow
+	// Priority, if set, sorts async events into priority lanes (for
+	// example by event type), each a buffer of BufferSize events. Drainers
+	// take the critical lane first and the others 8:4:1 (high, normal, low),
+	// so a flood of low-priority events cannot hold back an urgent one, and
+	// an event at the head of the low lane waits at most 12 takes. The
+	// drainer tasks go into the pool lane of the event that woke them.
+	// Default nil: one FIFO buffer.
+	Priority func(shared.Event) workerpool.Priority
+	// OnAsyncError receives the joined listener errors of an async event.
+	// It runs on the handling goroutine: keep it quick. Default: the error is
+	// counted in Stats and logged at debug level if Logger is set.
+	OnAsyncError func(shared.Event, error)
+	// Listeners applies the policies registered with a listener manager
+	// (retries with backoff, circuit breaker, timeout, concurrency limit,
+	// dead letters) to the listeners registered there; other listeners are
+	// called once, as without a manager. Emit runs a registered listener's
+	// retries in the caller's goroutine (Manager.Handle) and returns its
+	// final error. EmitAsync makes one attempt per drainer and schedules the
+	// next on the manager's delay queue, so no pool worker waits out a
+	// backoff; Shutdown waits for those retries. Stop the manager after the
+	// emitter's Shutdown. Default: none.
+	Listeners *listener.Manager
+	// Name identifies the emitter to Metrics. Default "emitter".
+	Name string
+	// Metrics receives counts and timings. Default: none, at no cost.
+	Metrics shared.Metrics
+	// Logger, if set, logs async failures at debug level.
+	Logger *slog.Logger
+}

@@ -1,0 +1,386 @@
+package emitter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/novaevents/nova/shared"
+	"github.com/novaevents/nova/workerpool"
+)
+
+// Emitter delivers events to the listeners subscribed to their type, either
+// in the caller's goroutine (Emit) or through a bounded buffer drained on a
+// worker pool (EmitAsync). It is safe for concurrent use.
+//
+// It starts one goroutine of its own, which hands drain work to the pool
+// when the pool's queue is full; Shutdown stops it. Async handlers run on the
+// pool, never on a goroutine per event.
+type Emitter struct {
+	cfg      Config
+	name     string
+	pool     *workerpool.Pool
+	ownsPool bool
+	maxConc  int32
+
+	mu    sync.Mutex // serialises writers of table
+	table atomic.Pointer[table]
+
+	// state counts calls inside EmitAsync; closedBit is set when Shutdown
+	// begins. The producer writes it twice per event, so it has a cache
+	// line of its own: next to table or buf, every write would evict what
+	// the drainers read.
+	_           [64]byte
+	state       atomic.Int64
+	_           [56]byte
+	closing     chan struct{} // closed when Shutdown begins
+	callersDone chan struct{} // closed when no call is inside after closing
+	callersOnce sync.Once
+
+	buf     *buffer
+	waiters atomic.Int32  // EmitAsync calls waiting for room in buf
+	space   chan struct{} // wakes a waiting EmitAsync when a drainer frees room
+	_       [64]byte
+	active  atomic.Int32 // drainers running or queued on the pool
+	_       [60]byte
+
+	retryMu  sync.Mutex
+	retryQ   []retryItem  // managed-listener retries due now
+	retryLen atomic.Int32 // len(retryQ), read without the lock
+	retrying atomic.Int64 // retries scheduled or queued, not yet finished
+	drainFn  func()
+	rescue   chan struct{} // asks the rescuer to start a drainer
+	rescuer  sync.WaitGroup
+
+	idle     chan struct{} // closed when closing and nothing is pending or active
+	idleOnce sync.Once
+
+	shutdownOnce sync.Once
+	shutdownDone chan struct{}
+	shutdownErr  error
+
+	st counters
+}
+
+const closedBit = int64(1) << 62
+
+type item struct {
+	ctx context.Context
+	ev  shared.Event
+}
+
+// counters are the live Stats figures; each sits on its own cache line so
+// that parallel emitters do not fight over one.
+//
+// The synchronous path pays for one counter only (syncDone, when its
+// dispatch finishes); EventsEmitted and EventsProcessed are sums.
+type counters struct {
+	syncDone   paddedCounter // Emit dispatches finished
+	asyncIn    paddedCounter // EmitAsync events accepted
+	asyncDone  paddedCounter // async dispatches finished
+	failed     paddedCounter
+	listenerEr paddedCounter
+	mwErrors   paddedCounter
+	dropped    paddedCounter
+	panics     paddedCounter
+}
+
+type paddedCounter struct {
+	atomic.Uint64
+	_ [56]byte
+}
+
+// New returns an emitter configured by cfg. Zero fields take the defaults
+// documented on Config; negative sizes are treated as zero.
+func New(cfg Config) *Emitter {
+	e := &Emitter{
+		cfg:          cfg,
+		name:         cfg.Name,
+		pool:         cfg.WorkerPool,
+		closing:      make(chan struct{}),
+		callersDone:  make(chan struct{}),
+		rescue:       make(chan struct{}, 1),
+		space:        make(chan struct{}, 1),
+		idle:         make(chan struct{}),
+		shutdownDone: make(chan struct{}),
+	}
+	if e.name == "" {
+		e.name = "emitter"
+	}
+	if e.pool == nil {
+		e.pool = workerpool.New(0, 0)
+		e.ownsPool = true
+	}
+	size := cfg.BufferSize
+	if size <= 0 {
+		size = DefaultBufferSize
+	}
+	e.buf = newBuffer(size, cfg.Priority)
+	conc := cfg.MaxConcurrency
+	if conc <= 0 {
+		conc = e.pool.Workers()
+	}
+	if conc <= 0 {
+		conc = 1
+	}
+	e.maxConc = int32(conc)
+	e.drainFn = e.drain
+	e.table.Store(&table{exact: map[string][]*entry{}})
+	e.rescuer.Add(1)
+	go e.runRescuer()
+	return e
+}
+
+// enter registers a call; it fails once Shutdown has begun.
+func (e *Emitter) enter() bool {
+	if e.state.Add(1)&closedBit != 0 {
+		e.exit()
+		return false
+	}
+	return true
+}
+
+func (e *Emitter) exit() {
+	if e.state.Add(-1) == closedBit {
+		e.callersOnce.Do(func() { close(e.callersDone) })
+	}
+}
+
+func (e *Emitter) closed() bool { return e.state.Load()&closedBit != 0 }
+
+// Emit delivers ev to every matching listener in the calling goroutine and
+// returns when they are done (with AsyncMode set it behaves as EmitAsync).
+// After Shutdown has begun it returns ErrEmitterClosed; Shutdown does not
+// wait for Emit calls already running on other goroutines, which finish on
+// their callers' time.
+// Every listener runs even if an earlier one fails; their errors come back
+// joined, each a *shared.ListenerError naming the listener. A listener's
+// panic becomes a *shared.PanicError. Before-middleware errors stop the
+// dispatch and are returned. Listeners get ctx as it is.
+func (e *Emitter) Emit(ctx context.Context, ev shared.Event) error {
+	if e.cfg.AsyncMode {
+		return e.EmitAsync(ctx, ev)
+	}
+	if err := shared.Validate(ev); err != nil {
+		e.reportEmitted(ev, err)
+		return err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if e.closed() {
+		return ErrEmitterClosed
+	}
+	if m := e.cfg.Metrics; m != nil {
+		m.EventEmitted(e.name, ev.Type(), nil)
+	}
+	err := e.deliver(ctx, e.table.Load(), ev, false)
+	e.st.syncDone.Add(1)
+	return err
+}
+
+// EmitAsync puts ev in the async buffer and returns; a pool worker delivers
+// it later, up to MaxConcurrency events at a time. When the buffer is full it
+// waits until ctx is done (OverflowBlock, returning ctx.Err()) or returns
+// ErrBufferFull (OverflowReject). Listeners get a context that carries ctx's
+// values but not its deadline or cancellation, since the caller has moved
+// on. A nil error means the event was accepted: Shutdown delivers it.
+func (e *Emitter) EmitAsync(ctx context.Context, ev shared.Event) error {
+	if err := shared.Validate(ev); err != nil {
+		e.reportEmitted(ev, err)
+		return err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if !e.enter() {
+		return ErrEmitterClosed
+	}
+	err := e.enqueue(ctx, ev)
+	e.exit()
+	return err
+}
+
+func (e *Emitter) enqueue(ctx context.Context, ev shared.Event) error {
+	hctx := ctx
+	if ctx.Done() != nil {
+		hctx = context.WithoutCancel(ctx)
+	}
+	it := item{ctx: hctx, ev: ev}
+	lane := e.buf.laneOf(ev)
+	if !e.buf.push(lane, it) {
+		if e.cfg.Overflow == OverflowReject {
+			e.st.dropped.Add(1)
+			if m := e.cfg.Metrics; m != nil {
+				m.EventDropped(e.name, "buffer_full")
+			}
+			return ErrBufferFull
+		}
+		if err := e.waitPush(ctx, lane, it); err != nil {
+			return err
+		}
+	}
+	e.st.asyncIn.Add(1)
+	if m := e.cfg.Metrics; m != nil {
+		m.EventEmitted(e.name, ev.Type(), nil)
+	}
+	e.kick(ev)
+	return nil
+}
+
+// waitPush waits for room in the buffer. A drainer that frees a slot while
+// someone waits sends on space; the waiter increments waiters before its
+// last Push attempt, so a slot freed after that attempt is always signalled.
+func (e *Emitter) waitPush(ctx context.Context, lane int, it item) error {
+	e.waiters.Add(1)
+	defer e.waiters.Add(-1)
+	for {
+		if e.buf.push(lane, it) {
+			if e.waiters.Load() > 1 && !e.buf.full(lane) {
+				e.signalSpace() // pass the wake-up on to the next waiter
+			}
+			return nil
+		}
+		select {
+		case <-e.space:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.closing:
+			return ErrEmitterClosed
+		}
+	}
+}
+
+func (e *Emitter) signalSpace() {
+	select {
+	case e.space <- struct{}{}:
+	default:
+	}
+}
+
+// EmitBatch validates every event first and emits none if one is invalid
+// (the error names its index). It then emits them in order, synchronously
+// or, with AsyncMode, into the buffer; the errors of all events come back
+// joined.
+func (e *Emitter) EmitBatch(ctx context.Context, events []shared.Event) error {
+	for i, ev := range events {
+		if err := shared.Validate(ev); err != nil {
+			return fmt.Errorf("emitter: batch event %d: %w", i, err)
+		}
+	}
+	var errs []error
+	for _, ev := range events {
+		if err := e.Emit(ctx, ev); err != nil {
+			errs = append(errs, err)
+			if errors.Is(err, ErrEmitterClosed) || ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// deliver runs middleware and every matching listener. async says whether
+// failed attempts of managed listeners are retried later (true) or inline.
+func (e *Emitter) deliver(ctx context.Context, t *table, ev shared.Event, async bool) error {
+	for i, mw := range t.mws {
+		if err := mw.Before(ctx, ev); err != nil {
+			e.st.mwErrors.Add(1)
+			e.st.failed.Add(1)
+			// Middleware that already ran Before gets its After.
+			for j := i - 1; j >= 0; j-- {
+				if aerr := t.mws[j].After(ctx, ev, err); aerr != nil {
+					e.st.mwErrors.Add(1)
+				}
+			}
+			return fmt.Errorf("emitter: middleware rejected event %q: %w", ev.ID(), err)
+		}
+	}
+	var errs []error
+	typ := ev.Type()
+	for _, en := range t.exact[typ] {
+		if !en.sub.Active() {
+			continue // unsubscribed after this snapshot was taken
+		}
+		if err := e.call(ctx, en, ev, async); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, en := range t.patterns {
+		if en.sub.Active() && shared.MatchPattern(en.topic, typ) {
+			if err := e.call(ctx, en, ev, async); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	var err error
+	switch len(errs) {
+	case 0:
+	case 1:
+		err = errs[0]
+	default:
+		err = errors.Join(errs...)
+	}
+	if err != nil {
+		e.st.failed.Add(1)
+	}
+	for i := len(t.mws) - 1; i >= 0; i-- {
+		if aerr := t.mws[i].After(ctx, ev, err); aerr != nil {
+			e.st.mwErrors.Add(1)
+		}
+	}
+	return err
+}
+
+// call runs one listener, recovering a panic, and wraps its error. A
+// listener registered with Config.Listeners runs under its policies.
+func (e *Emitter) call(ctx context.Context, en *entry, ev shared.Event, async bool) error {
+	var err error
+	managed := false
+	if b := en.bind; b != nil {
+		if !async {
+			managed, err = b.Handle(ctx, en.handler, ev)
+		} else if managed, err = b.Attempt(ctx, en.handler, ev); managed && err != nil {
+			if e.scheduleRetry(ctx, en, ev, 1, err) {
+				return nil // not final: the manager will hand it back
+			}
+			err = fmt.Errorf("emitter: gave up after retries: %w", err)
+		}
+	}
+	if !managed {
+		var start time.Time
+		m := e.cfg.Metrics
+		if m != nil {
+			start = time.Now()
+		}
+		err = shared.SafeHandle(ctx, en.handler, ev)
+		if m != nil {
+			m.EventHandled(e.name, en.listenerID, ev.Type(), time.Since(start), err)
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	return e.listenerFailed(en, ev, err)
+}
+
+func (e *Emitter) listenerFailed(en *entry, ev shared.Event, err error) error {
+	e.st.listenerEr.Add(1)
+	if errors.Is(err, shared.ErrListenerPanic) {
+		e.st.panics.Add(1)
+	}
+	return &shared.ListenerError{ListenerID: en.listenerID, EventID: ev.ID(), EventType: ev.Type(), Err: err}
+}
+
+func (e *Emitter) reportEmitted(ev shared.Event, err error) {
+	if m := e.cfg.Metrics; m != nil {
+		typ := ""
+		if !shared.IsNil(ev) {
+			typ = ev.Type()
+		}
+		m.EventEmitted(e.name, typ, err)
+	}
+}

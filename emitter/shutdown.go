@@ -1,0 +1,47 @@
+package emitter
+
+import "context"
+
+// Shutdown stops the emitter: calls made after it begins return
+// ErrEmitterClosed, EmitAsync calls blocked on a full buffer give up with
+// ErrEmitterClosed (their events were not accepted), calls already inside
+// Emit finish, and every event EmitAsync accepted is delivered. Then the
+// emitter's goroutine stops and, if the emitter created its own pool, the
+// pool is closed.
+//
+// If ctx ends first Shutdown returns ctx.Err(); delivery goes on in the
+// background and a later Shutdown call waits for it again. Shutdown is safe
+// to call more than once and concurrently with every other method.
+func (e *Emitter) Shutdown(ctx context.Context) error {
+	e.shutdownOnce.Do(func() {
+		e.state.Or(closedBit)
+		close(e.closing)
+		if e.state.Load() == closedBit {
+			e.callersOnce.Do(func() { close(e.callersDone) })
+		}
+		go e.finishShutdown()
+	})
+	select {
+	case <-e.shutdownDone:
+		return e.shutdownErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// finishShutdown waits for callers and drainers, then releases resources.
+// It is started once by Shutdown and owned by it.
+func (e *Emitter) finishShutdown() {
+	<-e.callersDone
+	// Make sure something drains what is left, then wait for it.
+	if e.buf.len() > 0 && e.acquire() {
+		e.startDrainer(nil)
+	}
+	e.checkIdle()
+	<-e.idle
+	e.rescuer.Wait()
+	if e.ownsPool {
+		e.shutdownErr = e.pool.Close(context.Background())
+	}
+	close(e.shutdownDone)
+}

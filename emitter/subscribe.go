@@ -1,0 +1,155 @@
+package emitter
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/novaevents/nova/listener"
+	"github.com/novaevents/nova/shared"
+)
+
+// table is the immutable routing snapshot that Emit reads without locks.
+// Writers copy it under mu and swap it in.
+type table struct {
+	exact    map[string][]*entry
+	patterns []*entry
+	mws      []shared.Middleware
+	wraps    []shared.ListenerMiddleware
+	count    int
+}
+
+type entry struct {
+	sub        *shared.BaseSubscription
+	topic      string
+	listener   shared.Listener
+	listenerID string
+	handler    shared.Listener   // listener wrapped by the emitter's ListenerMiddleware
+	bind       *listener.Binding // its registration with Config.Listeners, if any
+}
+
+func (t *table) clone() *table {
+	n := &table{
+		exact:    make(map[string][]*entry, len(t.exact)),
+		patterns: slices.Clone(t.patterns),
+		mws:      slices.Clone(t.mws),
+		wraps:    slices.Clone(t.wraps),
+		count:    t.count,
+	}
+	for k, v := range t.exact {
+		n.exact[k] = v // slices are never modified in place
+	}
+	return n
+}
+
+// Subscribe registers l for events whose type is eventType, or matches it as
+// a pattern: "order.*" matches one token ("order.created"), "order.>" one or
+// more ("order.item.added"). The returned Subscription's Unsubscribe removes
+// this registration only; the same listener may be subscribed several times.
+//
+// The shape is the one the seeds use. For a nil listener, an empty listener
+// ID or a malformed pattern it returns a Subscription that is not Active and
+// whose Unsubscribe returns the error (wrapping ErrInvalidSubscription); use
+// SubscribeE to get the error directly. Subscribing after Shutdown likewise
+// returns an inactive Subscription with ErrEmitterClosed.
+func (e *Emitter) Subscribe(eventType string, l shared.Listener) shared.Subscription {
+	sub, err := e.SubscribeE(eventType, l)
+	if err != nil {
+		failed := shared.NewSubscription(shared.NextSubscriptionID(), eventType, l, func() error { return err })
+		_ = failed.Unsubscribe() // mark inactive; it keeps returning err
+		return failed
+	}
+	return sub
+}
+
+// SubscribeE is Subscribe with the error returned.
+func (e *Emitter) SubscribeE(eventType string, l shared.Listener) (shared.Subscription, error) {
+	if err := shared.ValidateListener(l); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidSubscription, err)
+	}
+	isPattern := shared.IsPattern(eventType)
+	if eventType == "" || isPattern {
+		if err := shared.ValidatePattern(eventType); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidSubscription, err)
+		}
+	}
+	if e.closed() {
+		return nil, ErrEmitterClosed
+	}
+	en := &entry{topic: eventType, listener: l, listenerID: l.ID()}
+	if lm := e.cfg.Listeners; lm != nil {
+		en.bind = lm.Bind(en.listenerID)
+	}
+	en.sub = shared.NewSubscription(shared.NextSubscriptionID(), eventType, l, func() error {
+		e.remove(en, isPattern)
+		return nil
+	})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.table.Load().clone()
+	en.handler = shared.Chain(l, t.wraps...)
+	if isPattern {
+		t.patterns = append(t.patterns, en)
+	} else {
+		t.exact[eventType] = append(slices.Clone(t.exact[eventType]), en)
+	}
+	t.count++
+	e.table.Store(t)
+	return en.sub, nil
+}
+
+func (e *Emitter) remove(en *entry, isPattern bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.table.Load().clone()
+	if isPattern {
+		t.patterns = slices.DeleteFunc(t.patterns, func(x *entry) bool { return x.sub == en.sub })
+	} else {
+		list := slices.DeleteFunc(slices.Clone(t.exact[en.topic]), func(x *entry) bool { return x.sub == en.sub })
+		if len(list) == 0 {
+			delete(t.exact, en.topic)
+		} else {
+			t.exact[en.topic] = list
+		}
+	}
+	t.count--
+	e.table.Store(t)
+}
+
+// Middleware adds hooks that run around every dispatch, sync or async:
+// Before in the order added, After in reverse. A shared.MiddlewareFunc is a
+// Middleware. Nil entries are ignored.
+func (e *Emitter) Middleware(mws ...shared.Middleware) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.table.Load().clone()
+	for _, mw := range mws {
+		if !shared.IsNil(mw) {
+			t.mws = append(t.mws, mw)
+		}
+	}
+	e.table.Store(t)
+}
+
+// WrapListeners adds handler-wrapping middleware (timeouts, tracing,
+// recovery) around every listener, present and future. The first one given
+// is the outermost.
+func (e *Emitter) WrapListeners(mws ...shared.ListenerMiddleware) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.table.Load().clone()
+	t.wraps = append(t.wraps, mws...)
+	rewrap := func(list []*entry) []*entry {
+		out := make([]*entry, len(list))
+		for i, en := range list {
+			cp := *en
+			cp.handler = shared.Chain(en.listener, t.wraps...)
+			out[i] = &cp
+		}
+		return out
+	}
+	for k, v := range t.exact {
+		t.exact[k] = rewrap(v)
+	}
+	t.patterns = rewrap(t.patterns)
+	e.table.Store(t)
+}
