@@ -1,0 +1,340 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/novaevents/nova/shared"
+)
+
+// Attempt makes ONE attempt of l on e under l's registered policies: the
+// concurrency limit (waiting for a slot for as long as ctx allows), the
+// circuit breaker (a *CircuitOpenError, matching ErrCircuitOpen, without
+// calling the handler), the per-attempt Timeout through the handler's ctx
+// (a *shared.TimeoutError), and panic recovery (a *shared.PanicError with
+// the stack). It records the outcome for the breaker, health and stats, and
+// returns the handler's error unchanged otherwise.
+//
+// A listener that is not registered is simply called, panics still
+// recovered. A nil listener or an invalid event is refused with
+// shared.ErrNilListener or an error matching shared.ErrInvalidEvent.
+//
+// On the success path, with no Timeout and no Metrics, Attempt does not
+// allocate and reads no clock unless the breaker's failure-rate window is
+// on.
+func (m *Manager) Attempt(ctx context.Context, l shared.Listener, e shared.Event) error {
+	if isNilListener(l) {
+		return ErrNilListener
+	}
+	if err := shared.Validate(e); err != nil {
+		return err
+	}
+	return m.attempt(ctx, m.regFor(l.ID()), l, e, nil)
+}
+
+// attempt makes one attempt. With held set (Handle), an attempt that reached
+// the handler and failed counts the caller in m.handling before it stops
+// counting as in flight, so Stop never sees a moment when a Handle about to
+// retry is invisible; *held says whether that happened.
+func (m *Manager) attempt(ctx context.Context, r *reg, l shared.Listener, e shared.Event, held *bool) error {
+	if r.breaker != nil && r.sem != nil {
+		// Do not queue for a slot only to be refused after it.
+		if after := r.breaker.retryAfter(); after > 0 {
+			r.rejected.Add(1)
+			return &CircuitOpenError{ListenerID: r.id, RetryAfter: after}
+		}
+	}
+	if r.sem != nil {
+		select {
+		case r.sem <- struct{}{}:
+		default:
+			select {
+			case r.sem <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	var gen uint64
+	if r.breaker != nil {
+		g, err := r.breaker.allow()
+		if err != nil {
+			if r.sem != nil {
+				<-r.sem
+			}
+			r.rejected.Add(1)
+			return err
+		}
+		gen = g
+	}
+
+	r.started.Add(1)
+	var start time.Time
+	if m.metrics != nil {
+		start = time.Now()
+	}
+	var err error
+	if r.cfg.Timeout > 0 {
+		err = callWithTimeout(ctx, r.cfg.Timeout, l, e)
+	} else {
+		err = shared.SafeHandle(ctx, l, e)
+	}
+	if m.metrics != nil {
+		m.metrics.EventHandled(m.name, l.ID(), e.Type(), time.Since(start), err)
+	}
+	if r.sem != nil {
+		<-r.sem
+	}
+	if r.breaker != nil {
+		r.breaker.record(gen, err, err != nil && callerDone(ctx, err))
+	}
+	if err == nil {
+		if r.consecutive.Load() != 0 {
+			r.consecutive.Store(0)
+		}
+	} else {
+		r.fail(err)
+		if held != nil {
+			m.handling.Add(1)
+			*held = true
+		}
+	}
+	r.finished.Add(1)
+	if m.stopping.Load() {
+		m.signal()
+	}
+	return err
+}
+
+// callWithTimeout gives one attempt a deadline of d. Like shared.Timeout, a
+// handler still running at the deadline fails with a *shared.TimeoutError,
+// whatever it returns.
+func callWithTimeout(ctx context.Context, d time.Duration, l shared.Listener, e shared.Event) error {
+	tctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	err := shared.SafeHandle(tctx, l, e)
+	if tctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+		return &shared.TimeoutError{ListenerID: l.ID(), Limit: d}
+	}
+	return err
+}
+
+// isNilListener is shared.IsNil with a fast path for the common listener
+// type, which spares the success path a reflection call.
+func isNilListener(l shared.Listener) bool {
+	if bl, ok := l.(*shared.BaseListener); ok {
+		return bl == nil
+	}
+	return shared.IsNil(l)
+}
+
+func (r *reg) fail(err error) {
+	r.failures.Add(1)
+	r.consecutive.Add(1)
+	var pe *shared.PanicError
+	switch {
+	case errors.Is(err, shared.ErrTimeout):
+		r.timeouts.Add(1)
+	case errors.As(err, &pe):
+		r.panics.Add(1)
+	}
+	r.mu.Lock()
+	r.lastErr, r.lastErrAt = err, time.Now()
+	r.mu.Unlock()
+}
+
+// RetryError is how a Manager reports giving up on an event: it is returned
+// by Handle and passed to DeadLetter handlers. It matches
+// shared.ErrRetryLimitExceeded when the attempts ran out (not when the error
+// was permanent or not retryable), and unwraps to the last error.
+type RetryError struct {
+	ListenerID string
+	EventID    string
+	Attempts   int  // attempts that reached the handler
+	Exhausted  bool // true when MaxAttempts ran out
+	Err        error
+}
+
+func (e *RetryError) Error() string {
+	return "listener: " + quote(e.ListenerID) + " gave up on event " + quote(e.EventID) +
+		" after " + strconv.Itoa(e.Attempts) + " attempt(s): " + errString(e.Err)
+}
+
+// Is reports whether target is shared.ErrRetryLimitExceeded and the attempts
+// ran out.
+func (e *RetryError) Is(target error) bool {
+	return target == shared.ErrRetryLimitExceeded && e.Exhausted
+}
+
+// Unwrap returns the last error.
+func (e *RetryError) Unwrap() error { return e.Err }
+
+func errString(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return err.Error()
+}
+
+// next decides what follows attempt n failing with err: the wait, the
+// number of the next attempt, and whether there is one. An attempt refused
+// by an open breaker is tried again under the same number in HoldWhileOpen
+// mode, after the breaker's cool-down.
+func (r *reg) next(n int, err error) (time.Duration, int, bool) {
+	if r.breaker != nil && errors.Is(err, ErrCircuitOpen) {
+		if r.cfg.Circuit.WhileOpen == DeadLetterWhileOpen {
+			return 0, n, false
+		}
+		var coe *CircuitOpenError
+		if errors.As(err, &coe) && coe.RetryAfter > 0 {
+			return coe.RetryAfter, n, true
+		}
+		return r.cfg.RetryPolicy.Delay(1), n, true
+	}
+	d, ok := r.cfg.RetryPolicy.Next(n, err)
+	return d, n + 1, ok
+}
+
+func (r *reg) giveUp(id string, e shared.Event, n int, err error) *RetryError {
+	attempts := n
+	if errors.Is(err, ErrCircuitOpen) {
+		attempts = n - 1 // the last one never reached the handler
+	}
+	return &RetryError{
+		ListenerID: id,
+		EventID:    eventID(e),
+		Attempts:   attempts,
+		Exhausted:  n >= r.cfg.RetryPolicy.Attempts() && r.cfg.RetryPolicy.Retryable(err),
+		Err:        err,
+	}
+}
+
+func eventID(e shared.Event) string {
+	if shared.IsNil(e) {
+		return ""
+	}
+	return e.ID()
+}
+
+// Next tells a caller that runs its own retry loop (the bus) what follows
+// attempt n (1-based) of l failing with err: retry after delay, or give up
+// (then call DeadLetter). It applies l's RetryPolicy and its circuit
+// config: an error matching ErrCircuitOpen is retried after the breaker's
+// cool-down in HoldWhileOpen mode and given up at once in
+// DeadLetterWhileOpen mode. Such an attempt never reached the handler, so
+// the caller should retry it under the same n rather than n+1. Unregistered
+// listeners get the zero ListenerConfig's policy.
+func (m *Manager) Next(l shared.Listener, n int, err error) (delay time.Duration, retry bool) {
+	id := ""
+	if !shared.IsNil(l) {
+		id = l.ID()
+	}
+	d, _, ok := m.regFor(id).next(n, err)
+	return d, ok
+}
+
+// Handle runs the whole policy of l on e on the calling goroutine, for
+// synchronous callers: attempts (see Attempt) with the RetryPolicy's
+// backoff waits between them, then, if it gives up, the dead letter. It
+// returns nil once an attempt succeeded, or the *RetryError it
+// dead-lettered.
+//
+// While the circuit is open, in HoldWhileOpen mode Handle waits for the
+// cool-down and tries again without using up attempts; in
+// DeadLetterWhileOpen mode it gives up at once.
+//
+// If ctx ends, Handle returns at once with an error matching ctx.Err() and
+// the last attempt's error: the event is neither retried nor
+// dead-lettered, the caller decides. If Stop runs out of time while Handle
+// waits, the event is dead-lettered with an error matching ErrStopped.
+//
+// An unregistered listener gets the zero ListenerConfig: three attempts,
+// default backoff, and an event it gives up on is discarded (counted).
+func (m *Manager) Handle(ctx context.Context, l shared.Listener, e shared.Event) error {
+	if isNilListener(l) {
+		return ErrNilListener
+	}
+	if err := shared.Validate(e); err != nil {
+		return err
+	}
+	return m.handle(ctx, m.regFor(l.ID()), l, e)
+}
+
+func (m *Manager) handle(ctx context.Context, r *reg, l shared.Listener, e shared.Event) error {
+	var held bool
+	err := m.attempt(ctx, r, l, e, &held)
+	if err == nil {
+		return nil // the success path pays for no Handle bookkeeping
+	}
+	// attempt counted this call in m.handling before it left the in-flight
+	// count (or, refused before the handler, it was never in flight); it
+	// stops counting when Handle returns.
+	if !held {
+		m.handling.Add(1)
+	}
+	return m.retryInline(ctx, r, l, e, err)
+}
+
+// failedFirst does for a failed first attempt made by Binding.Handle's plain
+// path what attempt does on failure (the handler's failure recorded, the
+// caller counted in m.handling before it leaves the in-flight count), then
+// goes on as Handle.
+func (m *Manager) failedFirst(ctx context.Context, r *reg, l shared.Listener, e shared.Event, err error) error {
+	r.fail(err)
+	m.handling.Add(1)
+	r.finished.Add(1)
+	if m.stopping.Load() {
+		m.signal()
+	}
+	return m.retryInline(ctx, r, l, e, err)
+}
+
+// retryInline is Handle after a failed first attempt; the caller is counted
+// in m.handling, and stops being counted when it returns.
+func (m *Manager) retryInline(ctx context.Context, r *reg, l shared.Listener, e shared.Event, err error) error {
+	defer func() {
+		m.handling.Add(-1)
+		if m.stopping.Load() {
+			m.signal()
+		}
+	}()
+	id := l.ID()
+	cut := *m.cut.Load()
+	for n, first := 1, true; ; first = false {
+		if !first {
+			if err = m.attempt(ctx, r, l, e, nil); err == nil {
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("listener: %q stopped handling event %q: %w (last error: %w)", id, e.ID(), ctx.Err(), err)
+		}
+		d, next, ok := r.next(n, err)
+		if !ok {
+			gerr := r.giveUp(id, e, n, err)
+			m.deadLetter(r, id, e, gerr)
+			return gerr
+		}
+		r.retries.Add(1)
+		if m.metrics != nil {
+			m.metrics.EventRetried(m.name, id)
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("listener: %q stopped handling event %q: %w (last error: %w)", id, e.ID(), ctx.Err(), err)
+		case <-cut:
+			t.Stop()
+			gerr := r.giveUp(id, e, n, fmt.Errorf("%w: %w", ErrStopped, err))
+			gerr.Exhausted = false
+			m.deadLetter(r, id, e, gerr)
+			return gerr
+		}
+		n = next
+	}
+}

@@ -1,0 +1,354 @@
+package listener_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/novaevents/nova/listener"
+	"github.com/novaevents/nova/shared"
+)
+
+func TestRegisterRefusesNonsense(t *testing.T) {
+	m := newManager(t, nil, listener.ListenerConfig{})
+	ok := &scripted{id: "ok"}
+	if err := m.Register(ok, listener.ListenerConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		l    shared.Listener
+		cfg  listener.ListenerConfig
+		want error
+	}{
+		{"a nil listener", nil, listener.ListenerConfig{}, shared.ErrNilListener},
+		{"an empty ID", &scripted{}, listener.ListenerConfig{}, shared.ErrInvalidListener},
+		{"an ID already registered", &scripted{id: "ok"}, listener.ListenerConfig{}, listener.ErrAlreadyRegistered},
+		{"a negative concurrency", &scripted{id: "x"}, listener.ListenerConfig{Concurrency: -1}, listener.ErrInvalidConfig},
+		{"a negative timeout", &scripted{id: "x"}, listener.ListenerConfig{Timeout: -time.Second}, listener.ErrInvalidConfig},
+		{"a shrinking multiplier", &scripted{id: "x"}, listener.ListenerConfig{RetryPolicy: listener.RetryPolicy{Multiplier: 0.5}}, listener.ErrInvalidConfig},
+		{"an unknown backoff", &scripted{id: "x"}, listener.ListenerConfig{RetryPolicy: listener.RetryPolicy{Backoff: 42}}, listener.ErrInvalidConfig},
+		{"a failure rate above 1", &scripted{id: "x"}, listener.ListenerConfig{Circuit: listener.CircuitConfig{Enabled: true, FailureRate: 2}}, listener.ErrInvalidConfig},
+		{"fewer probes than needed successes", &scripted{id: "x"}, listener.ListenerConfig{Circuit: listener.CircuitConfig{Enabled: true, HalfOpenProbes: 1, SuccessThreshold: 3}}, listener.ErrInvalidConfig},
+	}
+	for _, tt := range tests {
+		t.Run("Register refuses "+tt.name, func(t *testing.T) {
+			if err := m.Register(tt.l, tt.cfg); !errors.Is(err, tt.want) {
+				t.Errorf("Register = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLookupReturnsTheConfigWithDefaults(t *testing.T) {
+	m := newManager(t, &scripted{id: "l"}, listener.ListenerConfig{Circuit: listener.CircuitConfig{Enabled: true, SuccessThreshold: 2}})
+	cfg, ok := m.Lookup("l")
+	if !ok {
+		t.Fatal("Lookup did not find l")
+	}
+	p, c := cfg.RetryPolicy, cfg.Circuit
+	if cfg.Name != "l" || p.MaxAttempts != 3 || p.InitialDelay != 100*time.Millisecond || p.MaxDelay != 30*time.Second || p.Multiplier != 2 {
+		t.Errorf("retry defaults not filled: %+v", cfg)
+	}
+	if c.FailureThreshold != 5 || c.CoolDown != 30*time.Second || c.HalfOpenProbes != 2 || cfg.DeadLetter.QueueSize != 256 {
+		t.Errorf("circuit defaults not filled: %+v", c)
+	}
+	if _, ok := m.Lookup("nobody"); ok {
+		t.Error("Lookup found an unregistered ID")
+	}
+}
+
+func TestUnregisterRemovesThePolicy(t *testing.T) {
+	l := &scripted{id: "l"}
+	m := newManager(t, l, listener.ListenerConfig{Circuit: listener.CircuitConfig{Enabled: true, FailureThreshold: 1}})
+	l.push(errBoom)
+	attemptN(m, l, 1) // opens the breaker
+	if err := m.Unregister("l"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Attempt(context.Background(), l, event("x")); err != nil {
+		t.Errorf("after Unregister the listener is still refused: %v", err)
+	}
+	if err := m.Unregister("l"); !errors.Is(err, shared.ErrListenerNotFound) {
+		t.Errorf("second Unregister = %v, want ErrListenerNotFound", err)
+	}
+	if err := m.Register(l, listener.ListenerConfig{}); err != nil {
+		t.Errorf("registering again: %v", err)
+	}
+}
+
+func TestStopWaitsForAttemptsInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		l := shared.NewListener("l", func(ctx context.Context, e shared.Event) error { <-release; return nil })
+		m := listener.NewManager(listener.ManagerConfig{})
+		_ = m.Register(l, listener.ListenerConfig{})
+		go func() { _ = m.Attempt(context.Background(), l, event("x")) }()
+		synctest.Wait()
+		stopped := make(chan error)
+		go func() { stopped <- m.Stop(context.Background()) }()
+		synctest.Wait()
+		select {
+		case <-stopped:
+			t.Fatal("Stop returned while an attempt was running")
+		default:
+		}
+		close(release)
+		if err := <-stopped; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestStopDrainsPendingRetriesOfHandle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := &timedListener{id: "l", fail: 1, err: errBoom}
+		m := listener.NewManager(listener.ManagerConfig{})
+		_ = m.Register(l, listener.ListenerConfig{RetryPolicy: listener.RetryPolicy{InitialDelay: time.Second, Jitter: listener.JitterNone}})
+		handled := make(chan error)
+		go func() { handled <- m.Handle(context.Background(), l, event("x")) }()
+		synctest.Wait() // Handle waits for its retry
+		start := time.Now()
+		if err := m.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took != time.Second {
+			t.Errorf("Stop took %v, want 1s: it must wait for the retry", took)
+		}
+		if err := <-handled; err != nil {
+			t.Errorf("Handle = %v, want nil: the retry succeeds", err)
+		}
+	})
+}
+
+func TestStopOutOfTimeDeadLettersWaitingRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := &timedListener{id: "l", fail: 100, err: errBoom}
+		sink := newSink()
+		m := listener.NewManager(listener.ManagerConfig{})
+		_ = m.Register(l, listener.ListenerConfig{
+			RetryPolicy: listener.RetryPolicy{InitialDelay: time.Hour},
+			DeadLetter:  listener.DeadLetterConfig{Enabled: true, Handler: sink.handler},
+		})
+		handled := make(chan error)
+		go func() { handled <- m.Handle(context.Background(), l, event("x")) }()
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := m.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Stop = %v, want DeadlineExceeded", err)
+		}
+		err := <-handled
+		if !errors.Is(err, listener.ErrStopped) || !errors.Is(err, errBoom) || errors.Is(err, shared.ErrRetryLimitExceeded) {
+			t.Errorf("Handle = %v, want ErrStopped wrapping errBoom", err)
+		}
+		if list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{}); len(list) != 1 {
+			t.Errorf("%d dead letters, want the abandoned event", len(list))
+		}
+	})
+}
+
+func TestStopDrainsTheDeadLetterQueueAndCanGiveUp(t *testing.T) {
+	t.Run("a stop with time drains every queued dead letter", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var handled atomic.Int64
+			l := &scripted{id: "l"}
+			m := listener.NewManager(listener.ManagerConfig{})
+			_ = m.Register(l, listener.ListenerConfig{DeadLetter: listener.DeadLetterConfig{Enabled: true, Handler: func(shared.Event, error) {
+				time.Sleep(10 * time.Millisecond)
+				handled.Add(1)
+			}}})
+			for range 5 {
+				m.DeadLetter(l, event("x"), errBoom)
+			}
+			if err := m.Stop(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if handled.Load() != 5 {
+				t.Errorf("handled %d, want 5", handled.Load())
+			}
+		})
+	})
+	t.Run("a stop out of time skips the rest, which stay stored", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			gate := make(chan struct{})
+			l := &scripted{id: "l"}
+			m := listener.NewManager(listener.ManagerConfig{})
+			_ = m.Register(l, listener.ListenerConfig{DeadLetter: listener.DeadLetterConfig{Enabled: true, Handler: func(shared.Event, error) { <-gate }}})
+			for range 5 {
+				m.DeadLetter(l, event("x"), errBoom)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			if err := m.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Stop = %v, want DeadlineExceeded", err)
+			}
+			close(gate)
+			synctest.Wait() // the goroutine ends after its current call
+			st := m.Stats()
+			if st.DeadLetterHandlerSkipped != 4 || st.DeadLettersInStore != 5 {
+				t.Errorf("Skipped=%d InStore=%d, want 4 and 5", st.DeadLetterHandlerSkipped, st.DeadLettersInStore)
+			}
+		})
+	})
+}
+
+func TestManagerIsRestartable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sink := newSink()
+		l := &scripted{id: "l"}
+		m := listener.NewManager(listener.ManagerConfig{})
+		_ = m.Register(l, listener.ListenerConfig{DeadLetter: listener.DeadLetterConfig{Enabled: true, Handler: sink.handler}})
+		if err := m.Start(); err != nil {
+			t.Fatalf("Start on a new manager: %v", err)
+		}
+		m.DeadLetter(l, event("before"), errBoom)
+		<-sink.seen
+		if err := m.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Stop(context.Background()); err != nil {
+			t.Errorf("second Stop = %v", err)
+		}
+		m.DeadLetter(l, event("while-stopped"), errBoom)
+		if err := m.Attempt(context.Background(), l, event("x")); err != nil {
+			t.Errorf("Attempt after Stop = %v", err)
+		}
+		if err := m.Start(); err != nil {
+			t.Fatal(err)
+		}
+		m.DeadLetter(l, event("after"), errBoom)
+		<-sink.seen
+		if err := m.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Unregister("l"); err != nil {
+			t.Errorf("Unregister after Stop: %v", err)
+		}
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		if len(sink.ids) != 2 || sink.ids[0] != "before" || sink.ids[1] != "after" {
+			t.Errorf("handler saw %v, want before and after", sink.ids)
+		}
+		if st := m.Stats(); st.DeadLettersInStore != 3 {
+			t.Errorf("store holds %d, want 3: the one dead-lettered while stopped is kept", st.DeadLettersInStore)
+		}
+	})
+}
+
+func TestRetryHandsWorkBackAfterTheDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := &scripted{id: "l"}
+		m := listener.NewManager(listener.ManagerConfig{})
+		_ = m.Register(l, listener.ListenerConfig{
+			RetryPolicy: listener.RetryPolicy{MaxAttempts: 3, InitialDelay: time.Second, Jitter: listener.JitterNone},
+			DeadLetter:  listener.DeadLetterConfig{Enabled: true},
+		})
+		start := time.Now()
+		type call struct {
+			n  int
+			at time.Duration
+		}
+		calls := make(chan call, 10)
+		var again func(n int)
+		again = func(n int) {
+			calls <- call{n, time.Since(start)}
+			if !m.Retry(l, event("x"), n, errBoom, again) { // attempt n failed too
+				close(calls)
+			}
+		}
+		if !m.Retry(l, event("x"), 1, errBoom, again) {
+			t.Fatal("Retry refused the first retry")
+		}
+		if m.PendingRetries() != 1 {
+			t.Errorf("PendingRetries = %d, want 1", m.PendingRetries())
+		}
+		var got []call
+		for c := range calls {
+			got = append(got, c)
+		}
+		want := []call{{2, time.Second}, {3, 3 * time.Second}}
+		if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+			t.Errorf("again called %v, want %v", got, want)
+		}
+		if list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{}); len(list) != 1 || list[0].Attempts != 3 {
+			t.Errorf("dead letters %+v, want one after 3 attempts", list)
+		}
+		if err := m.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if m.Retry(l, event("y"), 1, errBoom, again) {
+			t.Error("Retry after Stop returned true")
+		}
+		list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{})
+		if len(list) != 2 || !errors.Is(list[1].Err, listener.ErrStopped) {
+			t.Errorf("Retry after Stop must dead-letter with ErrStopped: %+v", list)
+		}
+	})
+}
+
+func TestStopWaitsForScheduledRetriesOrDeadLettersThem(t *testing.T) {
+	for _, outOfTime := range []bool{false, true} {
+		name := "Stop waits for a scheduled retry to be handed back"
+		if outOfTime {
+			name = "Stop out of time dead-letters a scheduled retry"
+		}
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := &scripted{id: "l"}
+				m := listener.NewManager(listener.ManagerConfig{})
+				_ = m.Register(l, listener.ListenerConfig{
+					RetryPolicy: listener.RetryPolicy{InitialDelay: 10 * time.Second, Jitter: listener.JitterNone},
+					DeadLetter:  listener.DeadLetterConfig{Enabled: true},
+				})
+				var mu sync.Mutex
+				var handedBack []int
+				m.Retry(l, event("x"), 1, errBoom, func(n int) { mu.Lock(); handedBack = append(handedBack, n); mu.Unlock() })
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				if outOfTime {
+					cancel()
+				}
+				defer cancel()
+				err := m.Stop(ctx)
+				mu.Lock()
+				defer mu.Unlock()
+				list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{})
+				if outOfTime {
+					// Abandoned: dead-lettered, and handed back with 0 so the owner stops waiting.
+					if !errors.Is(err, context.Canceled) || len(handedBack) != 1 || handedBack[0] != 0 || len(list) != 1 || !errors.Is(list[0].Err, listener.ErrStopped) {
+						t.Errorf("Stop = %v, handed back %v, dead letters %+v", err, handedBack, list)
+					}
+					return
+				}
+				if err != nil || len(handedBack) != 1 || handedBack[0] != 2 || len(list) != 0 {
+					t.Errorf("Stop = %v, handed back %v, dead letters %d", err, handedBack, len(list))
+				}
+			})
+		})
+	}
+}
+
+func TestNextTellsTheBusWhatToDo(t *testing.T) {
+	l := &scripted{id: "l"}
+	m := newManager(t, l, listener.ListenerConfig{
+		RetryPolicy: listener.RetryPolicy{MaxAttempts: 2, Jitter: listener.JitterNone},
+		Circuit:     listener.CircuitConfig{Enabled: true, FailureThreshold: 1, CoolDown: time.Minute},
+	})
+	if d, ok := m.Next(l, 1, errBoom); !ok || d != 100*time.Millisecond {
+		t.Errorf("Next(1) = %v, %v", d, ok)
+	}
+	if _, ok := m.Next(l, 2, errBoom); ok {
+		t.Error("Next(2) retried past MaxAttempts")
+	}
+	open := &listener.CircuitOpenError{ListenerID: "l", RetryAfter: 42 * time.Second}
+	if d, ok := m.Next(l, 2, open); !ok || d != 42*time.Second {
+		t.Errorf("Next on an open circuit = %v, %v, want hold for 42s", d, ok)
+	}
+	if d, ok := m.Next(&scripted{id: "other"}, 1, errBoom); !ok || d > 100*time.Millisecond {
+		t.Errorf("Next for an unregistered listener = %v, %v, want the default policy", d, ok)
+	}
+}

@@ -1,0 +1,407 @@
+package listener
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/novaevents/nova/internal/delay"
+	"github.com/novaevents/nova/shared"
+)
+
+type lifecycle int
+
+const (
+	running lifecycle = iota
+	stopping
+	stopped
+)
+
+// Manager applies per-listener policies (concurrency limit, timeout, retry
+// with backoff, circuit breaker, dead letter) to the attempts its callers
+// make. The emitter and the bus call it for every listener they deliver to;
+// it can also be called directly.
+//
+// A Manager is safe for concurrent use. It is ready when NewManager
+// returns: Start is only needed after Stop. It owns these goroutines, each
+// started on first need and ended by Stop:
+//   - one per listener with a DeadLetter.Handler, calling it;
+//   - one calling the circuits' OnStateChange callbacks;
+//   - one (a delay.Queue) timing the retries scheduled with Retry.
+//
+// Attempt, Handle and Next are plain calls on the caller's goroutine and
+// keep working after Stop.
+type Manager struct {
+	name    string
+	metrics shared.Metrics // nil when none was configured
+	log     *slog.Logger
+	store   DeadLetterStore
+
+	regs  atomic.Pointer[registry]
+	unreg *reg // the policy and counters of listeners that are not registered
+
+	stopping atomic.Bool // a Stop is draining: completions signal idle
+	idle     chan struct{}
+	handling atomic.Int64 // Handle calls running
+	cut      atomic.Pointer[chan struct{}]
+
+	mu       sync.Mutex
+	state    lifecycle
+	stopDone chan struct{}
+	retired  []*reg      // unregistered while attempts were in flight
+	draining []runHandle // dead-letter goroutines of unregistered listeners
+	queue    *delay.Queue
+	pending  map[*pendingRetry]struct{}
+	noRetry  bool // Stop has closed the retry queue: Retry dead-letters
+
+	callbacks *dispatcher[stateChange]
+
+	dlSeq        atomic.Uint64
+	dlStored     atomic.Uint64
+	dlEvicted    atomic.Uint64
+	dlLost       atomic.Uint64
+	dlStoreErrs  atomic.Uint64
+	dlRedriven   atomic.Uint64
+	retriesSched atomic.Uint64
+}
+
+type stateChange struct {
+	fn       func(string, CircuitState, CircuitState)
+	id       string
+	from, to CircuitState
+}
+
+// reg is one registered listener: its filled-in config, its limiters and
+// its counters.
+type reg struct {
+	id      string
+	cfg     ListenerConfig
+	sem     chan struct{} // nil without a concurrency limit
+	breaker *breaker      // nil without a circuit breaker
+	dlq     *dispatcher[DeadLetter]
+
+	// started and finished count attempts that reached the handler; their
+	// difference is the attempts in flight. Two atomic adds per attempt is
+	// all the success path pays for counting.
+	started     atomic.Uint64
+	finished    atomic.Uint64
+	failures    atomic.Uint64
+	timeouts    atomic.Uint64
+	panics      atomic.Uint64
+	rejected    atomic.Uint64
+	retries     atomic.Uint64
+	deadLetters atomic.Uint64
+	discarded   atomic.Uint64
+	consecutive atomic.Int64
+
+	mu        sync.Mutex
+	lastErr   error
+	lastErrAt time.Time
+}
+
+// registry is an immutable snapshot of the registrations, replaced as a
+// whole by Register and Unregister so that lookups take no lock.
+type registry struct {
+	list []*reg
+	byID map[string]*reg // nil while list is short enough to scan
+}
+
+// scanLimit is the number of registrations up to which get scans the list:
+// comparing a few IDs (usually the very string registered, so equal by
+// pointer) is cheaper than hashing one.
+const scanLimit = 8
+
+func newRegistry(list []*reg) *registry {
+	rg := &registry{list: list}
+	if len(list) > scanLimit {
+		rg.byID = make(map[string]*reg, len(list))
+		for _, r := range list {
+			rg.byID[r.id] = r
+		}
+	}
+	return rg
+}
+
+func (rg *registry) get(id string) *reg {
+	if rg.byID != nil {
+		return rg.byID[id]
+	}
+	for _, r := range rg.list {
+		if r.id == id {
+			return r
+		}
+	}
+	return nil
+}
+
+// inflight returns the attempts of r running now.
+func (r *reg) inflight() int64 {
+	done := r.finished.Load() // first: finished never passes started
+	return int64(r.started.Load() - done)
+}
+
+// NewManager returns a ready Manager. Zero and negative sizes in cfg mean
+// their defaults.
+func NewManager(cfg ManagerConfig) *Manager {
+	cfg = cfg.withDefaults()
+	m := &Manager{
+		name:    cfg.Name,
+		metrics: cfg.Metrics,
+		log:     cfg.Logger,
+		store:   cfg.DeadLetterStore,
+		idle:    make(chan struct{}, 1),
+		pending: make(map[*pendingRetry]struct{}),
+	}
+	m.regs.Store(newRegistry(nil))
+	cut := make(chan struct{})
+	m.cut.Store(&cut)
+	m.unreg = &reg{cfg: ListenerConfig{}.withDefaults("")}
+	m.callbacks = newDispatcher(cfg.CallbackQueueSize, func(c stateChange) { c.fn(c.id, c.from, c.to) }, m.callbackPanic)
+	return m
+}
+
+// Register applies cfg to the listener l, and to every listener with the
+// same ID that the manager's callers deliver to. It refuses a nil listener,
+// an empty ID (shared.ErrInvalidListener), an ID already registered
+// (ErrAlreadyRegistered) and nonsense in cfg (ErrInvalidConfig).
+func (m *Manager) Register(l shared.Listener, cfg ListenerConfig) error {
+	if err := shared.ValidateListener(l); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	id := l.ID()
+	cfg = cfg.withDefaults(id)
+	r := &reg{id: id, cfg: cfg}
+	if cfg.Concurrency > 0 {
+		r.sem = make(chan struct{}, cfg.Concurrency)
+	}
+	if cfg.Circuit.Enabled {
+		var notify func(from, to CircuitState)
+		if fn := cfg.Circuit.OnStateChange; fn != nil {
+			notify = func(from, to CircuitState) {
+				m.callbacks.send(stateChange{fn: fn, id: id, from: from, to: to})
+			}
+		}
+		r.breaker = newBreaker(id, cfg.Circuit, notify)
+	}
+	if cfg.DeadLetter.Enabled && cfg.DeadLetter.Handler != nil {
+		h := cfg.DeadLetter.Handler
+		r.dlq = newDispatcher(cfg.DeadLetter.QueueSize, func(d DeadLetter) { h(d.Event, d.Err) },
+			func(v any) { m.logPanic("dead-letter handler", id, v) })
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.regs.Load()
+	if old.get(id) != nil {
+		return fmt.Errorf("%w: %q", ErrAlreadyRegistered, id)
+	}
+	if r.dlq != nil && m.state != running {
+		r.dlq.stop()
+	}
+	m.regs.Store(newRegistry(append(slices.Clip(old.list), r)))
+	return nil
+}
+
+// Unregister removes the policies of listener id; later attempts call it
+// unmanaged. Attempts and Handle calls already running finish under the old
+// policy; dead letters already queued for its Handler are still handed to
+// it, later ones only go to the store. It works the same after Stop.
+func (m *Manager) Unregister(id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.regs.Load()
+	r := old.get(id)
+	if r == nil {
+		return fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	m.regs.Store(newRegistry(slices.DeleteFunc(slices.Clone(old.list), func(x *reg) bool { return x == r })))
+	if r.inflight() != 0 {
+		m.retired = append(m.retired, r)
+	}
+	if r.dlq != nil {
+		if run, ok := r.dlq.stop(); ok {
+			m.draining = append(m.draining, run)
+		}
+	}
+	return nil
+}
+
+// Lookup returns the config registered for listenerID, defaults filled in.
+func (m *Manager) Lookup(listenerID string) (ListenerConfig, bool) {
+	if r := m.regs.Load().get(listenerID); r != nil {
+		return r.cfg, true
+	}
+	return ListenerConfig{}, false
+}
+
+// regFor returns l's registration, or the unregistered one.
+func (m *Manager) regFor(id string) *reg {
+	if r := m.regs.Load().get(id); r != nil {
+		return r
+	}
+	return m.unreg
+}
+
+// Start restarts a stopped manager: dead-letter handlers, state-change
+// callbacks and Retry work again. A new manager is already started; Start
+// on a running manager returns nil, and during Stop it returns an error
+// matching ErrStopped.
+func (m *Manager) Start() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch m.state {
+	case running:
+		return nil
+	case stopping:
+		return fmt.Errorf("%w: Stop is still in progress", ErrStopped)
+	}
+	m.state = running
+	m.noRetry = false
+	cut := make(chan struct{})
+	m.cut.Store(&cut)
+	m.stopping.Store(false)
+	m.callbacks.restart()
+	for _, r := range m.regs.Load().list {
+		if r.dlq != nil {
+			r.dlq.restart()
+		}
+	}
+	return nil
+}
+
+// Stop drains the manager: it waits for the attempts and Handle calls
+// running (their pending retries included) and for the retries scheduled
+// with Retry, then for the dead-letter handlers and state-change callbacks
+// to finish their queues, and ends the manager's goroutines.
+//
+// If ctx ends first, Stop stops waiting: Handle calls waiting to retry and
+// retries scheduled with Retry are dead-lettered at once with an error
+// matching ErrStopped, queued dead letters are not handed to their Handler
+// (they stay in the store, counted in Stats.DeadLetterHandlerSkipped), and
+// Stop returns ctx.Err(). A handler running at that moment cannot be
+// interrupted; its goroutine ends when it returns.
+//
+// After Stop, Attempt, Handle, Next and Unregister still work; dead letters
+// are stored but their Handler is not called until Start. Calling Stop
+// again returns nil once the first call is done.
+func (m *Manager) Stop(ctx context.Context) error {
+	m.mu.Lock()
+	switch m.state {
+	case stopped:
+		m.mu.Unlock()
+		return nil
+	case stopping:
+		done := m.stopDone
+		m.mu.Unlock()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	m.state = stopping
+	m.stopDone = make(chan struct{})
+	m.stopping.Store(true)
+	m.mu.Unlock()
+
+	err := m.drain(ctx)
+	if err != nil {
+		close(*m.cut.Load())
+	}
+	// Ends the retry goroutine. After a full drain nothing is pending but
+	// what a late Retry added since; either way it is dead-lettered.
+	m.abandonRetries()
+
+	m.mu.Lock()
+	runs := m.draining
+	m.draining = nil
+	m.mu.Unlock()
+	if run, ok := m.callbacks.stop(); ok {
+		runs = append(runs, run)
+	}
+	for _, r := range m.regs.Load().list {
+		if r.dlq != nil {
+			if run, ok := r.dlq.stop(); ok {
+				runs = append(runs, run)
+			}
+		}
+	}
+	for _, run := range runs {
+		if err == nil {
+			select {
+			case <-run.done:
+				continue
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+		}
+		run.giveUp()
+	}
+
+	m.mu.Lock()
+	m.state = stopped
+	close(m.stopDone)
+	m.mu.Unlock()
+	return err
+}
+
+// drain waits until no attempt, Handle call or scheduled retry is left.
+func (m *Manager) drain(ctx context.Context) error {
+	for !m.drained() {
+		select {
+		case <-m.idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (m *Manager) drained() bool {
+	if m.handling.Load() != 0 || m.unreg.inflight() != 0 {
+		return false
+	}
+	for _, r := range m.regs.Load().list {
+		if r.inflight() != 0 {
+			return false
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.pending) != 0 {
+		return false
+	}
+	live := m.retired[:0]
+	for _, r := range m.retired {
+		if r.inflight() != 0 {
+			live = append(live, r)
+		}
+	}
+	clear(m.retired[len(live):])
+	m.retired = live
+	return len(live) == 0
+}
+
+// signal wakes a draining Stop to look again.
+func (m *Manager) signal() {
+	select {
+	case m.idle <- struct{}{}:
+	default:
+	}
+}
+
+func (m *Manager) callbackPanic(v any) { m.logPanic("circuit state callback", "", v) }
+
+func (m *Manager) logPanic(what, id string, v any) {
+	if m.log != nil {
+		m.log.Error("listener: "+what+" panicked", "listener", id, "panic", v)
+	}
+}

@@ -1,0 +1,205 @@
+package listener
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/novaevents/nova/shared"
+)
+
+// BackoffStrategy is how the wait between attempts grows.
+type BackoffStrategy int
+
+const (
+	// BackoffExponential waits InitialDelay * Multiplier^(n-1) after the
+	// n-th failed attempt, capped by MaxDelay. It is the default.
+	BackoffExponential BackoffStrategy = iota
+	// BackoffFixed waits InitialDelay every time.
+	BackoffFixed
+	// BackoffLinear waits InitialDelay * n after the n-th failed attempt,
+	// capped by MaxDelay.
+	BackoffLinear
+)
+
+// String returns "exponential", "fixed" or "linear".
+func (s BackoffStrategy) String() string {
+	switch s {
+	case BackoffExponential:
+		return "exponential"
+	case BackoffFixed:
+		return "fixed"
+	case BackoffLinear:
+		return "linear"
+	}
+	return "BackoffStrategy(" + strconv.Itoa(int(s)) + ")"
+}
+
+// JitterMode is how a computed delay d is randomised, so that many events
+// failing together do not all come back at the same instant.
+type JitterMode int
+
+const (
+	// JitterFull waits a uniform random time in [0, d]. It is the default.
+	JitterFull JitterMode = iota
+	// JitterEqual waits d/2 plus a uniform random time in [0, d/2].
+	JitterEqual
+	// JitterNone waits exactly d.
+	JitterNone
+)
+
+// String returns "full", "equal" or "none".
+func (j JitterMode) String() string {
+	switch j {
+	case JitterFull:
+		return "full"
+	case JitterEqual:
+		return "equal"
+	case JitterNone:
+		return "none"
+	}
+	return "JitterMode(" + strconv.Itoa(int(j)) + ")"
+}
+
+// RetryPolicy decides whether a failed attempt is tried again and after how
+// long. Its zero value retries every non-permanent error up to 3 attempts in
+// all, with full-jitter exponential backoff from 100ms doubling up to 30s.
+//
+// A RetryPolicy is a value: copying it is cheap and its methods are safe for
+// concurrent use (as long as RetryCondition is). Delay and Next do not
+// allocate.
+type RetryPolicy struct {
+	// MaxAttempts is the total number of attempts, the first one included:
+	// 1 means never retried. 0 means DefaultMaxAttempts (3).
+	MaxAttempts int
+	// InitialDelay is the wait after the first failure, before jitter.
+	// 0 means DefaultInitialDelay (100ms).
+	InitialDelay time.Duration
+	// MaxDelay caps every computed wait, before jitter. 0 means
+	// DefaultMaxDelay (30s).
+	MaxDelay time.Duration
+	// Multiplier is the growth factor of BackoffExponential. 0 means
+	// DefaultMultiplier (2); values below 1 are refused by Register.
+	Multiplier float64
+	// Backoff is how the wait grows; the default is BackoffExponential.
+	Backoff BackoffStrategy
+	// Jitter randomises each wait; the default is JitterFull.
+	Jitter JitterMode
+	// RetryCondition, if set, must return true for an error to be retried.
+	// nil retries every error. Either way errors marked with
+	// shared.Permanent are never retried.
+	RetryCondition func(error) bool
+	// RetryableErrors, if not empty, limits retries to errors that match
+	// one of them with errors.Is. It combines with RetryCondition: both
+	// must agree.
+	RetryableErrors []error
+}
+
+// Attempts returns the total number of attempts the policy allows, with the
+// default applied.
+func (p RetryPolicy) Attempts() int {
+	if p.MaxAttempts <= 0 {
+		return DefaultMaxAttempts
+	}
+	return p.MaxAttempts
+}
+
+// Delay is the wait before attempt n+1 after n failed attempts (n >= 1; a
+// smaller n counts as 1), with jitter applied.
+func (p RetryPolicy) Delay(n int) time.Duration {
+	return p.jitter(p.BaseDelay(n))
+}
+
+// BaseDelay is Delay without jitter: the wait the strategy computes after n
+// failed attempts, capped by MaxDelay.
+func (p RetryPolicy) BaseDelay(n int) time.Duration {
+	if n < 1 {
+		n = 1
+	}
+	initial, maxDelay := p.InitialDelay, p.MaxDelay
+	if initial <= 0 {
+		initial = DefaultInitialDelay
+	}
+	if maxDelay <= 0 {
+		maxDelay = DefaultMaxDelay
+	}
+	if initial >= maxDelay {
+		return maxDelay
+	}
+	switch p.Backoff {
+	case BackoffFixed:
+		return initial
+	case BackoffLinear:
+		if int64(n) > int64(maxDelay/initial) {
+			return maxDelay
+		}
+		return min(initial*time.Duration(n), maxDelay)
+	default: // BackoffExponential and unknown values
+		mult := p.Multiplier
+		if mult == 0 {
+			mult = DefaultMultiplier
+		}
+		if mult < 1 || math.IsNaN(mult) {
+			mult = 1
+		}
+		d := float64(initial) * math.Pow(mult, float64(n-1))
+		if d >= float64(maxDelay) || math.IsInf(d, 0) || math.IsNaN(d) {
+			return maxDelay
+		}
+		return time.Duration(d)
+	}
+}
+
+func (p RetryPolicy) jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	switch p.Jitter {
+	case JitterNone:
+		return d
+	case JitterEqual:
+		half := d / 2
+		return half + time.Duration(rand.Int64N(int64(d-half)+1))
+	default: // JitterFull and unknown values
+		return time.Duration(rand.Int64N(int64(d) + 1))
+	}
+}
+
+// Retryable reports whether err is worth another attempt under this policy,
+// ignoring how many attempts were made. nil and permanent errors are not.
+// ErrCircuitOpen always is, whatever RetryCondition and RetryableErrors say:
+// the handler never saw the event, so the error says nothing about it.
+func (p RetryPolicy) Retryable(err error) bool {
+	switch {
+	case err == nil, shared.IsPermanent(err):
+		return false
+	case errors.Is(err, ErrCircuitOpen):
+		return true
+	}
+	if len(p.RetryableErrors) > 0 {
+		matched := false
+		for _, target := range p.RetryableErrors {
+			if errors.Is(err, target) {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			return false
+		}
+	}
+	return p.RetryCondition == nil || p.RetryCondition(err)
+}
+
+// Next reports whether an event whose n-th attempt (1-based) failed with err
+// gets another attempt, and after what delay. Permanent errors
+// (shared.IsPermanent) never retry, and neither does any error once n reaches
+// the policy's attempts.
+func (p RetryPolicy) Next(n int, err error) (delay time.Duration, retry bool) {
+	if n >= p.Attempts() || !p.Retryable(err) {
+		return 0, false
+	}
+	return p.Delay(n), true
+}
