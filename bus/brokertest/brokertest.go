@@ -1,0 +1,232 @@
+// Package brokertest is the conformance suite for bus.Broker
+// implementations: the in-memory broker runs it, and so does every broker
+// transport, so that the bus's guarantees hold on each of them.
+//
+//	func TestBroker(t *testing.T) {
+//		brokertest.Run(t, func(t *testing.T) bus.Broker { return newTestBroker(t) })
+//	}
+//
+// The suite allows asynchronous brokers: after an Append it waits for the
+// consumer's notify (up to Timeout) before it expects Next to return the
+// message.
+package brokertest
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/novaevents/nova/bus"
+	"github.com/novaevents/nova/shared"
+)
+
+// Timeout bounds every wait of the suite.
+var Timeout = 10 * time.Second
+
+// consumer is an attached cursor and its notifications.
+type consumer struct {
+	bus.Cursor
+	notified chan bus.Message
+}
+
+func attach(t *testing.T, p bus.Partition, name string) *consumer {
+	t.Helper()
+	c := &consumer{notified: make(chan bus.Message, 1024)}
+	cur, err := p.Attach(name, func(m bus.Message) {
+		select {
+		case c.notified <- m:
+		default:
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Cursor = cur
+	return c
+}
+
+// next returns the next message, waiting for a notification if there is
+// none yet.
+func (c *consumer) next(t *testing.T) bus.Message {
+	t.Helper()
+	deadline := time.After(Timeout)
+	for {
+		if m, ok := c.Next(); ok {
+			return m
+		}
+		select {
+		case <-c.notified:
+		case <-deadline:
+			t.Fatal("no message arrived")
+		}
+	}
+}
+
+func appendN(t *testing.T, p bus.Partition, n int) {
+	t.Helper()
+	for i := range n {
+		if _, err := p.Append(context.Background(), bus.Message{Event: shared.NewBaseEvent(evID(i), "x", nil)}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func evID(i int) string { return "e" + strconv.Itoa(i) }
+
+// Run checks the contract of bus.Broker, bus.Partition and bus.Cursor on
+// partitions from newBroker, called once per subtest.
+func Run(t *testing.T, newBroker func(t *testing.T) bus.Broker) {
+	open := func(t *testing.T, capacity int) bus.Partition {
+		t.Helper()
+		p, err := newBroker(t).OpenPartition(strings.ReplaceAll(t.Name(), "/", "."), 0, capacity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		return p
+	}
+	full := func(p bus.Partition) bool {
+		_, err := p.Append(context.Background(), bus.Message{Event: shared.NewBaseEvent("over", "x", nil)}, false)
+		return errors.Is(err, bus.ErrBufferFull)
+	}
+
+	t.Run("each consumer reads every message in order", func(t *testing.T) {
+		p := open(t, 8)
+		a, b := attach(t, p, "a"), attach(t, p, "b")
+		appendN(t, p, 3)
+		for _, c := range []*consumer{a, b} {
+			for i := range 3 {
+				if m := c.next(t); m.Event.ID() != evID(i) {
+					t.Fatalf("message %d is %s, want %s", i, m.Event.ID(), evID(i))
+				}
+			}
+		}
+	})
+	t.Run("append reports the consumers attached", func(t *testing.T) {
+		p := open(t, 8)
+		if n, err := p.Append(context.Background(), bus.Message{Event: shared.NewBaseEvent("1", "x", nil)}, false); err != nil || n != 0 {
+			t.Fatalf("Append with no consumer = %d, %v; want 0, nil", n, err)
+		}
+		attach(t, p, "a")
+		attach(t, p, "b")
+		if n, err := p.Append(context.Background(), bus.Message{Event: shared.NewBaseEvent("2", "x", nil)}, false); err != nil || n != 2 {
+			t.Fatalf("Append with two consumers = %d, %v; want 2, nil", n, err)
+		}
+	})
+	t.Run("room comes back only when every consumer acknowledged", func(t *testing.T) {
+		p := open(t, 2)
+		a, b := attach(t, p, "a"), attach(t, p, "b")
+		appendN(t, p, 2)
+		if !full(p) {
+			t.Fatal("a partition of 2 took a third message")
+		}
+		a.Ack(a.next(t).Seq)
+		if !full(p) {
+			t.Fatal("room appeared before the second consumer acknowledged")
+		}
+		b.Ack(b.next(t).Seq)
+		if full(p) {
+			t.Fatal("no room after both acknowledged")
+		}
+	})
+	t.Run("a full partition wakes a waiting publisher when room appears", func(t *testing.T) {
+		p := open(t, 1)
+		c := attach(t, p, "a")
+		appendN(t, p, 1)
+		done := make(chan error, 1)
+		go func() {
+			_, err := p.Append(context.Background(), bus.Message{Event: shared.NewBaseEvent("2", "x", nil)}, true)
+			done <- err
+		}()
+		c.Ack(c.next(t).Seq)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(Timeout):
+			t.Fatal("the waiting Append was not woken")
+		}
+	})
+	t.Run("a waiting publisher gives up when its context ends", func(t *testing.T) {
+		p := open(t, 1)
+		attach(t, p, "a")
+		appendN(t, p, 1)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		if _, err := p.Append(ctx, bus.Message{Event: shared.NewBaseEvent("2", "x", nil)}, true); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Append = %v, want the context's error", err)
+		}
+	})
+	t.Run("out-of-order acknowledgements free room once contiguous", func(t *testing.T) {
+		p := open(t, 3)
+		c := attach(t, p, "a")
+		appendN(t, p, 3)
+		m0, m1, m2 := c.next(t), c.next(t), c.next(t)
+		c.Ack(m2.Seq)
+		c.Ack(m1.Seq)
+		if !full(p) {
+			t.Fatal("room appeared while the oldest message is unacknowledged")
+		}
+		c.Ack(m0.Seq)
+		if full(p) {
+			t.Fatal("no room after every message was acknowledged")
+		}
+	})
+	t.Run("a nacked message is delivered again before newer ones", func(t *testing.T) {
+		p := open(t, 4)
+		c := attach(t, p, "a")
+		appendN(t, p, 2)
+		m0 := c.next(t)
+		c.Nack(m0.Seq)
+		if again := c.next(t); again.Event.ID() != m0.Event.ID() {
+			t.Fatalf("after Nack, next is %s, want %s again", again.Event.ID(), m0.Event.ID())
+		}
+	})
+	t.Run("detaching frees what the consumer held", func(t *testing.T) {
+		p := open(t, 2)
+		c := attach(t, p, "a")
+		appendN(t, p, 2)
+		c.Detach()
+		c.Detach() // harmless
+		if full(p) {
+			t.Fatal("a detached consumer still holds room")
+		}
+	})
+	t.Run("close refuses appends and reports drained once settled", func(t *testing.T) {
+		p := open(t, 4)
+		c := attach(t, p, "a")
+		appendN(t, p, 1)
+		p.Close()
+		p.Close() // harmless
+		if _, err := p.Append(context.Background(), bus.Message{Event: shared.NewBaseEvent("x", "x", nil)}, true); !errors.Is(err, bus.ErrBusClosed) {
+			t.Fatalf("Append after Close = %v, want ErrBusClosed", err)
+		}
+		select {
+		case <-p.Drained():
+			t.Fatal("drained with a message unacknowledged")
+		default:
+		}
+		c.Ack(c.next(t).Seq)
+		select {
+		case <-p.Drained():
+		case <-time.After(Timeout):
+			t.Fatal("not drained after the last acknowledgement")
+		}
+	})
+	t.Run("notify is called for each message", func(t *testing.T) {
+		p := open(t, 4)
+		c := attach(t, p, "a")
+		appendN(t, p, 3)
+		for i := range 3 {
+			select {
+			case <-c.notified:
+			case <-time.After(Timeout):
+				t.Fatalf("notification %d missing", i)
+			}
+		}
+	})
+}

@@ -1,0 +1,246 @@
+package bus
+
+import (
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/novaevents/nova/listener"
+	"github.com/novaevents/nova/shared"
+	"github.com/novaevents/nova/workerpool"
+)
+
+// Defaults applied to zero (or negative) Config and TopicConfig fields, and
+// the limits CreateTopic enforces.
+const (
+	// DefaultPartitions is TopicConfig.Partitions when it is 0.
+	DefaultPartitions = 4
+	// DefaultBufferSize is TopicConfig.BufferSize when it is 0: how many
+	// events one partition holds that some subscriber has not settled yet.
+	DefaultBufferSize = 1024
+	// DefaultMaxConcurrency is TopicConfig.MaxConcurrency when it is 0: each
+	// subscriber handles one event of a partition at a time.
+	DefaultMaxConcurrency = 1
+	// DefaultIdempotencyWindow and DefaultIdempotencyTTL bound the in-memory
+	// IdempotencyStore the bus creates for ExactlyOnce topics: the event IDs
+	// it remembers, and for how long.
+	DefaultIdempotencyWindow = 100_000
+	DefaultIdempotencyTTL    = 10 * time.Minute
+	// DefaultName is Config.Name when it is empty: the component name given
+	// to the metrics hook.
+	DefaultName = "bus"
+
+	// MaxPartitions and MaxBufferSize are the largest values CreateTopic
+	// accepts; a partition's buffer is allocated when the topic is created.
+	MaxPartitions = 4096
+	MaxBufferSize = 1 << 22
+
+	// drainBatch is how many events one drainer task handles before it hands
+	// its pool worker back, so that a busy topic cannot monopolise a pool it
+	// shares with others.
+	drainBatch = 256
+)
+
+// DeliveryMode is what a topic promises about each event it accepted.
+type DeliveryMode int
+
+const (
+	// AtLeastOnce (the default) hands every accepted event to every
+	// subscriber until one attempt succeeds, retrying failures (errors,
+	// panics, timeouts) with the topic's RetryPolicy, and dead-letters the
+	// events whose retries run out. A subscriber may see an event more than
+	// once only if it failed before.
+	AtLeastOnce DeliveryMode = iota
+	// AtMostOnce makes one attempt per subscriber. A failure is counted and
+	// dead-lettered, never retried.
+	AtMostOnce
+	// ExactlyOnce is AtLeastOnce plus deduplication by event ID per
+	// subscriber (or consumer group) through the topic's IdempotencyStore:
+	// an ID handled successfully is not handled again within the store's
+	// window. See IdempotencyStore for what survives a crash.
+	ExactlyOnce
+)
+
+// String returns "at-least-once", "at-most-once" or "exactly-once".
+func (m DeliveryMode) String() string {
+	switch m {
+	case AtLeastOnce:
+		return "at-least-once"
+	case AtMostOnce:
+		return "at-most-once"
+	case ExactlyOnce:
+		return "exactly-once"
+	}
+	return "DeliveryMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// Overflow is what Publish does when the event's partition is full.
+type Overflow int
+
+const (
+	// OverflowBlock waits for room until the caller's ctx is done (the
+	// default); the event is then refused with ctx's error and counted as
+	// DropPublishCanceled.
+	OverflowBlock Overflow = iota
+	// OverflowReject refuses the event at once with ErrBufferFull and counts
+	// it as DropBufferFull.
+	OverflowReject
+)
+
+// String returns "block" or "reject".
+func (o Overflow) String() string {
+	switch o {
+	case OverflowBlock:
+		return "block"
+	case OverflowReject:
+		return "reject"
+	}
+	return "Overflow(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Config configures a Bus. The zero value works: topics must be created
+// before use, the bus runs handlers on a pool it owns, events live in memory.
+type Config struct {
+	// WorkerPool runs the handlers. Nil: the bus creates a pool of
+	// workerpool.DefaultWorkers() workers and closes it in Shutdown. A pool
+	// passed in is shared, not owned: close it after the bus's Shutdown.
+	// The bus never parks a worker per partition: it submits short drainer
+	// tasks when work appears (see the package doc).
+	WorkerPool *workerpool.Pool
+	// AutoCreateTopics makes Publish create an unknown topic with
+	// TopicDefaults and Subscribe register for a topic that does not exist
+	// yet. Default false: both return ErrTopicNotFound, so a misspelt name
+	// is an error rather than a topic nobody reads.
+	AutoCreateTopics bool
+	// TopicDefaults is the TopicConfig of auto-created topics. Its own zero
+	// fields get the usual defaults.
+	TopicDefaults TopicConfig
+	// Broker holds the partitions. Nil: an in-memory broker (NewMemoryBroker).
+	Broker Broker
+	// IdempotencyStore deduplicates ExactlyOnce topics that do not set their
+	// own. Nil: an in-memory store of DefaultIdempotencyWindow IDs kept for
+	// DefaultIdempotencyTTL, created on first use.
+	IdempotencyStore IdempotencyStore
+	// Priority, if set, picks the pool lane of the drainer task an event
+	// wakes up, for topics that do not set their own. Nil: PriorityNormal.
+	Priority func(shared.Event) workerpool.Priority
+	// Listeners applies the policies registered with a listener manager to
+	// the subscribers whose listener is registered there: its RetryPolicy
+	// and circuit breaker decide redelivery instead of the topic's, its
+	// Timeout and Concurrency apply to each attempt, and events given up on
+	// go to its dead-letter store and handler instead of the topic's.
+	// Redelivery itself stays the bus's (ordering keys hold back later
+	// events while one waits), so AtMostOnce topics still try once. Stop the
+	// manager after the bus's Shutdown. Nil: every subscriber follows its
+	// topic's policies.
+	Listeners *listener.Manager
+	// Metrics receives counts and timings. Nil reports nothing.
+	Metrics shared.Metrics
+	// Logger, if set, receives what the bus cannot return to anyone: a
+	// dead-letter handler's panic, an idempotency store's error.
+	Logger *slog.Logger
+	// Name is the component name reported to Metrics. Default DefaultName.
+	Name string
+}
+
+// TopicConfig configures one topic. Its zero value is a working topic:
+// DefaultPartitions partitions of DefaultBufferSize events, AtLeastOnce with
+// the listener package's default RetryPolicy (3 attempts, exponential
+// backoff from 100ms with full jitter), one event at a time per partition
+// and subscriber, Publish blocking while a partition is full.
+type TopicConfig struct {
+	// BufferSize is how many events each partition holds that are not yet
+	// settled (handled, dead-lettered or dropped) by every subscriber. It is
+	// also each subscriber's own backlog limit: a slow subscriber delays the
+	// others only once it is BufferSize events behind. 0 or negative means
+	// DefaultBufferSize; above MaxBufferSize is an error.
+	BufferSize int
+	// Partitions splits the topic into independent, concurrently processed
+	// streams. 0 or negative means DefaultPartitions; above MaxPartitions is
+	// an error.
+	Partitions int
+	// MaxConcurrency is how many events of one partition each subscriber
+	// (or consumer group) handles at once. They always have different
+	// ordering keys: one key never runs twice at once. 0 or negative means
+	// DefaultMaxConcurrency (1).
+	MaxConcurrency int
+	// DeliveryMode is AtLeastOnce unless set.
+	DeliveryMode DeliveryMode
+	// OrderingKey returns the event's ordering key. Events with the same key
+	// go to the same partition (FNV-1a of the key, modulo Partitions) and
+	// reach every subscriber in publish order, retries included. Nil, or a
+	// key of "", means no order: the event's partition is chosen by a hash of
+	// its ID and it may be handled before or after any other event.
+	OrderingKey func(shared.Event) string
+	// Overflow is the policy when a partition is full. Default OverflowBlock.
+	Overflow Overflow
+	// RetryPolicy governs AtLeastOnce and ExactlyOnce retries. Its zero value
+	// is the listener package's default.
+	RetryPolicy listener.RetryPolicy
+	// DeadLetter receives the events given up on (retries exhausted, a
+	// permanent error, an AtMostOnce failure, an expired event). They are
+	// always counted in Stats.DeadLettered; with Enabled and a Handler, the
+	// handler is called on a goroutine the bus owns, behind a queue of
+	// DeadLetter.QueueSize (default listener.DefaultDeadLetterQueueSize);
+	// when that queue is full the call is skipped and counted as
+	// DropDeadLetterOverflow.
+	DeadLetter listener.DeadLetterConfig
+	// HandlerTimeout, if positive, bounds each attempt through its context;
+	// an attempt that overruns fails with a *shared.TimeoutError. A handler
+	// that ignores its context keeps its pool worker until it returns. 0
+	// means no limit.
+	HandlerTimeout time.Duration
+	// Retention, if positive, is how long an accepted event may wait for its
+	// first attempt. An event that waited longer is not handled: it is
+	// dead-lettered with ErrExpired and counted in Stats.Expired. 0 means
+	// events wait as long as it takes.
+	Retention time.Duration
+	// IdempotencyStore deduplicates this topic when DeliveryMode is
+	// ExactlyOnce. Nil: Config.IdempotencyStore.
+	IdempotencyStore IdempotencyStore
+	// Priority, if set, picks the pool lane of the drainer task an event
+	// wakes up. Nil: Config.Priority.
+	Priority func(shared.Event) workerpool.Priority
+}
+
+// normalize fills the defaults and refuses what cannot be made sense of.
+func (c TopicConfig) normalize() (TopicConfig, error) {
+	if c.BufferSize <= 0 {
+		c.BufferSize = DefaultBufferSize
+	}
+	if c.BufferSize > MaxBufferSize {
+		return c, &ConfigError{Field: "BufferSize", Reason: "above MaxBufferSize (" + strconv.Itoa(MaxBufferSize) + ")"}
+	}
+	if c.Partitions <= 0 {
+		c.Partitions = DefaultPartitions
+	}
+	if c.Partitions > MaxPartitions {
+		return c, &ConfigError{Field: "Partitions", Reason: "above MaxPartitions (" + strconv.Itoa(MaxPartitions) + ")"}
+	}
+	if c.MaxConcurrency <= 0 {
+		c.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if c.MaxConcurrency > c.BufferSize {
+		c.MaxConcurrency = c.BufferSize
+	}
+	switch c.DeliveryMode {
+	case AtLeastOnce, AtMostOnce, ExactlyOnce:
+	default:
+		return c, &ConfigError{Field: "DeliveryMode", Reason: "unknown mode " + c.DeliveryMode.String()}
+	}
+	switch c.Overflow {
+	case OverflowBlock, OverflowReject:
+	default:
+		return c, &ConfigError{Field: "Overflow", Reason: "unknown policy " + c.Overflow.String()}
+	}
+	if c.DeadLetter.QueueSize <= 0 {
+		c.DeadLetter.QueueSize = listener.DefaultDeadLetterQueueSize
+	}
+	if c.HandlerTimeout < 0 {
+		c.HandlerTimeout = 0
+	}
+	if c.Retention < 0 {
+		c.Retention = 0
+	}
+	return c, nil
+}

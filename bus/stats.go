@@ -1,0 +1,186 @@
+package bus
+
+import "strconv"
+
+// DropReason says why an event was not delivered to a subscriber.
+type DropReason int
+
+const (
+	// DropBufferFull: Publish refused the event because its partition was
+	// full and the topic's Overflow is OverflowReject.
+	DropBufferFull DropReason = iota
+	// DropPublishCanceled: Publish gave up waiting for room because its ctx
+	// was done.
+	DropPublishCanceled
+	// DropNoSubscribers: the topic accepted the event but had no subscriber.
+	DropNoSubscribers
+	// DropUnsubscribed: the event was waiting for a subscription (or a
+	// group's last member) that was removed.
+	DropUnsubscribed
+	// DropTopicDeleted: the event was waiting in a topic that was deleted.
+	DropTopicDeleted
+	// DropShutdown: Shutdown ran out of time before the event was settled.
+	DropShutdown
+	// DropDeadLetterOverflow: the event was dead-lettered (and counted as
+	// such) but its topic's dead-letter queue was full, so the handler was
+	// not called for it.
+	DropDeadLetterOverflow
+
+	numDropReasons
+)
+
+var dropNames = [numDropReasons]string{
+	"buffer_full", "publish_canceled", "no_subscribers", "unsubscribed",
+	"topic_deleted", "shutdown", "dead_letter_overflow",
+}
+
+// String returns the reason's metric label, such as "buffer_full".
+func (r DropReason) String() string {
+	if r >= 0 && r < numDropReasons {
+		return dropNames[r]
+	}
+	return "DropReason(" + strconv.Itoa(int(r)) + ")"
+}
+
+// Stats is a snapshot of a bus's counters. Counts of deliveries are per
+// subscriber: an event published to a topic with three subscribers is
+// published once and delivered three times.
+type Stats struct {
+	// Published counts the events Publish accepted.
+	Published uint64
+	// Delivered counts first attempts: an event reaching one subscriber.
+	Delivered uint64
+	// Processed counts deliveries handled successfully.
+	Processed uint64
+	// Failed counts failed attempts (errors, panics, timeouts).
+	Failed uint64
+	// Retried counts retries scheduled.
+	Retried uint64
+	// DeadLettered counts deliveries given up on.
+	DeadLettered uint64
+	// DuplicatesSuppressed counts ExactlyOnce deliveries skipped because the
+	// subscriber had handled (or was handling) the same event ID.
+	DuplicatesSuppressed uint64
+	// Expired counts deliveries dead-lettered because they waited longer
+	// than their topic's Retention (they are in DeadLettered too).
+	Expired uint64
+	// Dropped counts events not delivered, by reason; every reason has an
+	// entry.
+	Dropped map[DropReason]uint64
+	// Topics is the number of existing topics.
+	Topics int
+	// Subscribers is the number of active subscriptions (Subscribe,
+	// SubscribePattern and SubscribeGroup calls not yet undone).
+	Subscribers int
+	// TopicStats has one entry per existing topic.
+	TopicStats map[string]TopicStats
+}
+
+// TotalDropped is the sum of Dropped.
+func (s Stats) TotalDropped() uint64 {
+	var n uint64
+	for _, v := range s.Dropped {
+		n += v
+	}
+	return n
+}
+
+// TopicStats is one topic's part of Stats.
+type TopicStats struct {
+	DeliveryMode DeliveryMode
+	// QueueDepth has, per partition, the events not yet settled by every
+	// subscriber.
+	QueueDepth []int
+	// Consumers is the number of subscribers: plain subscriptions and
+	// consumer groups, each group counting once.
+	Consumers int
+
+	Published, Delivered, Processed, Failed, Retried, DeadLettered, DuplicatesSuppressed, Expired uint64
+}
+
+func (s *TopicStats) add(o TopicStats) {
+	s.Published += o.Published
+	s.Delivered += o.Delivered
+	s.Processed += o.Processed
+	s.Failed += o.Failed
+	s.Retried += o.Retried
+	s.DeadLettered += o.DeadLettered
+	s.DuplicatesSuppressed += o.DuplicatesSuppressed
+	s.Expired += o.Expired
+}
+
+// retiredStats keeps the counts of what no longer exists: removed lanes
+// (folded in once their last drainer has returned) and deleted topics.
+type retiredStats struct {
+	published uint64
+	counters  counters
+	lanes     []*lane // closed, maybe still finishing an attempt
+}
+
+// Stats returns a snapshot of the counters. It costs a lock and a walk over
+// every topic's partitions and lanes.
+func (b *Bus) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	// Fold the closed lanes whose drainers are all gone: nothing will count
+	// on them any more.
+	kept := b.retired.lanes[:0]
+	for _, ln := range b.retired.lanes {
+		if ln.running.Load() != 0 {
+			kept = append(kept, ln)
+			continue
+		}
+		b.retired.counters.absorb(&ln.cnt)
+		if !ln.t.deleted.Load() {
+			ln.t.retired.absorb(&ln.cnt)
+		}
+	}
+	clear(b.retired.lanes[len(kept):])
+	b.retired.lanes = kept
+
+	s := Stats{
+		Published:   b.retired.published,
+		Dropped:     make(map[DropReason]uint64, numDropReasons),
+		Subscribers: len(b.specs),
+		TopicStats:  map[string]TopicStats{},
+	}
+	// Bus totals: lanes folded in, closed lanes still finishing, live lanes.
+	var total TopicStats
+	b.retired.counters.addTo(&total)
+	for _, ln := range b.retired.lanes {
+		ln.cnt.addTo(&total)
+	}
+	for name, t := range *b.topics.Load() {
+		var live TopicStats
+		for _, c := range t.consumers {
+			for _, ln := range c.lanes {
+				ln.cnt.addTo(&live)
+			}
+		}
+		total.add(live)
+
+		ts := live
+		ts.DeliveryMode = t.cfg.DeliveryMode
+		ts.Consumers = len(t.consumers)
+		ts.QueueDepth = make([]int, len(t.parts))
+		for i := range t.parts {
+			ts.QueueDepth[i] = t.parts[i].p.Depth()
+			ts.Published += t.parts[i].published.Load()
+		}
+		s.Published += ts.Published
+		t.retired.addTo(&ts)
+		for _, ln := range b.retired.lanes {
+			if ln.t == t {
+				ln.cnt.addTo(&ts)
+			}
+		}
+		s.TopicStats[name] = ts
+	}
+	s.Topics = len(s.TopicStats)
+	s.Delivered, s.Processed, s.Failed = total.Delivered, total.Processed, total.Failed
+	s.Retried, s.DeadLettered, s.DuplicatesSuppressed, s.Expired = total.Retried, total.DeadLettered, total.DuplicatesSuppressed, total.Expired
+	for r := range numDropReasons {
+		s.Dropped[r] = b.drops[r].Load()
+	}
+	return s
+}
