@@ -1,0 +1,75 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/novaevents/nova/shared"
+	"github.com/novaevents/nova/store"
+)
+
+func (s *suite) testBadInput(t *testing.T) {
+	st, ctx := s.open(t)
+	good := newEvent("good", 1)
+	var typedNil *shared.BaseEvent
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+
+	cases := []struct {
+		name string
+		call func() error
+		want error
+	}{
+		{"a nil event", func() error { return st.Append(ctx, "s", nil) }, shared.ErrInvalidEvent},
+		{"a typed nil event", func() error { return st.Append(ctx, "s", typedNil) }, shared.ErrInvalidEvent},
+		{"an event without an ID", func() error { return st.Append(ctx, "s", shared.NewBaseEvent("", "t", nil)) }, shared.ErrInvalidEvent},
+		{"an event without a type", func() error { return st.Append(ctx, "s", shared.NewBaseEvent("id", "", nil)) }, shared.ErrInvalidEvent},
+		{"a zero BaseEvent", func() error { return st.Append(ctx, "s", &shared.BaseEvent{}) }, shared.ErrInvalidEvent},
+		{"a batch with one bad event in the middle", func() error { return st.Append(ctx, "s", good, nil, newEvent("g2", 2)) }, shared.ErrInvalidEvent},
+		{"an empty stream ID", func() error { return st.Append(ctx, "", good) }, store.ErrInvalidStreamID},
+		{"AllStreams as a stream to append to", func() error { return st.Append(ctx, store.AllStreams, good) }, store.ErrInvalidStreamID},
+		{"an expected version below AnyVersion", func() error { return st.AppendExpected(ctx, "s", -2, good) }, store.ErrInvalidArgument},
+		{"AppendExpected with a bad event", func() error { return st.AppendExpected(ctx, "s", store.NoStream, nil) }, shared.ErrInvalidEvent},
+		{"an append with a cancelled context", func() error { return st.Append(cancelled, "s", good) }, context.Canceled},
+		{"a read of an empty stream ID", func() error { _, err := st.Read(ctx, "", 0, 0); return err }, store.ErrInvalidStreamID},
+		{"a read from a negative version", func() error { _, err := st.Read(ctx, "s", -2, 0); return err }, store.ErrInvalidArgument},
+		{"ReadAll from a negative position", func() error { _, err := st.ReadAll(ctx, -7, 0); return err }, store.ErrInvalidArgument},
+		{"a subscription to an empty stream ID", func() error { _, err := st.Subscribe(ctx, "", 0); return err }, store.ErrInvalidStreamID},
+		{"a subscription from a negative version", func() error { _, err := st.Subscribe(ctx, "s", -3); return err }, store.ErrInvalidArgument},
+		{"GetStreamInfo of an empty stream ID", func() error { _, err := st.GetStreamInfo(ctx, ""); return err }, store.ErrInvalidStreamID},
+		{"Replay without a callback", func() error { return st.Replay(ctx, time.Time{}, time.Time{}, nil) }, store.ErrInvalidArgument},
+	}
+	for _, c := range cases {
+		t.Run(c.name+" is refused", func(t *testing.T) {
+			var err error
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Fatalf("panicked: %v", p)
+					}
+				}()
+				err = c.call()
+			}()
+			wantErrIs(t, c.name, err, c.want)
+		})
+	}
+
+	t.Run("nothing was written by the refused calls", func(t *testing.T) {
+		if recs := mustReadAll(t, ctx, st, store.FromStart, 0); len(recs) != 0 {
+			t.Errorf("the store holds %v", describeAll(recs))
+		}
+		if infos, err := st.GetStreams(ctx); err != nil || len(infos) != 0 {
+			t.Errorf("GetStreams = %+v, %v; want no stream", infos, err)
+		}
+	})
+
+	t.Run("an append of no events is a no-op that creates no stream", func(t *testing.T) {
+		if err := st.Append(ctx, "empty"); err != nil {
+			t.Fatalf("Append with no events = %v", err)
+		}
+		if infos, err := st.GetStreams(ctx); err != nil || len(infos) != 0 {
+			t.Errorf("GetStreams = %+v, %v; want no stream", infos, err)
+		}
+	})
+}
