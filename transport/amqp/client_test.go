@@ -1,0 +1,181 @@
+package amqp_test
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/novaevents/nova/transport/amqp"
+)
+
+func TestPoolsAreUsed(t *testing.T) {
+	states := make(chan amqp.StateChange, 16)
+	f := newFixture(t, withConfig(func(c *amqp.Config) {
+		c.MinConnections, c.MaxConnections, c.ChannelPoolSize = 1, 2, 2
+		c.OnStateChange = func(sc amqp.StateChange) { states <- sc }
+	}))
+	ctx := testCtx(t, 30*time.Second)
+	if st := f.client.Stats(); st.Connections != 1 || st.MaxConnections != 2 {
+		t.Fatalf("after Dial: %+v", st)
+	}
+
+	t.Run("publisher workers are spread over the connection pool", func(t *testing.T) {
+		p := f.publisher(t, amqp.PublisherConfig{WorkerCount: 4})
+		msgs := make([]amqp.Message, 200)
+		for i := range msgs {
+			msgs[i] = amqp.Message{RoutingKey: "k", Body: []byte("x")}
+		}
+		if err := p.PublishBatch(ctx, f.exchange, msgs); err != nil {
+			t.Fatal(err)
+		}
+		// The second connection opens for the workers assigned to it.
+		for sc := awaitState(t, states, amqp.StateConnected); sc.Connection != 1; sc = awaitState(t, states, amqp.StateConnected) {
+		}
+		st := f.client.Stats()
+		if st.Connections != 2 || st.LongLivedChannels != 4 {
+			t.Fatalf("client stats %+v", st)
+		}
+		if _, err := exec.LookPath("rabbitmqctl"); err == nil {
+			// The broker agrees: two connections carry this test's name.
+			out := rabbitmqctl(t, "list_connections", "--quiet", "--no-table-headers", "client_properties")
+			if n := strings.Count(out, f.name+"#"); n != 2 {
+				t.Fatalf("broker lists %d connections named %s#*", n, f.name)
+			}
+		}
+		if err := p.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st := f.client.Stats(); st.LongLivedChannels != 0 {
+			t.Fatalf("workers still assigned after Close: %+v", st)
+		}
+	})
+
+	t.Run("retries and dead letters reuse pooled channels", func(t *testing.T) {
+		if _, err := rawChannel(t).QueuePurge(f.queue, false); err != nil {
+			t.Fatal(err)
+		}
+		k := f.consumer(t, amqp.ConsumerConfig{MaxRetries: 2, RetryDelay: 10 * time.Millisecond, MaxConcurrentHandlers: 1})
+		if err := k.Start(ctx, amqp.HandlerFunc(func(context.Context, *amqp.Delivery) (amqp.AckDecision, error) {
+			return amqp.NackRequeue, errors.New("always fails")
+		})); err != nil {
+			t.Fatal(err)
+		}
+		before := f.client.Stats()
+		p := f.publisher(t, amqp.PublisherConfig{})
+		for range 3 {
+			if err := p.Publish(ctx, f.exchange, amqp.Message{RoutingKey: "k"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 3 {
+			getOne(t, f.dlq(), 10*time.Second)
+		}
+		if err := k.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// 3 messages × (2 retries + 1 dead letter) = 9 borrows, one at a time.
+		st := f.client.Stats()
+		opened, reused := st.ChannelsOpened-before.ChannelsOpened, st.ChannelsReused-before.ChannelsReused
+		if opened > 1 || opened+reused != 9 {
+			t.Fatalf("opened %d and reused %d pooled channels for 9 publishes", opened, reused)
+		}
+	})
+
+	t.Run("Declare adds topology at run time and Delete removes it", func(t *testing.T) {
+		q := f.name + ".declared"
+		cleanupBroker(t, []string{q}, nil)
+		if err := f.client.Declare(ctx, amqp.Topology{Queues: []amqp.Queue{{Name: q, Transient: true}}}); err != nil {
+			t.Fatal(err)
+		}
+		p := f.publisher(t, amqp.PublisherConfig{Mandatory: true, Retry: amqp.RetryPolicy{MaxAttempts: 1}})
+		if err := p.Publish(ctx, "", amqp.Message{RoutingKey: q}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.client.Delete(ctx, []string{q}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Publish(ctx, "", amqp.Message{RoutingKey: q}); !errors.Is(err, amqp.ErrUnroutable) {
+			t.Fatalf("publish to the deleted queue: %v", err)
+		}
+		if err := f.client.Declare(ctx, amqp.Topology{Queues: []amqp.Queue{{Name: q, Type: amqp.Quorum, Transient: true}}}); !errors.Is(err, amqp.ErrInvalidConfig) {
+			t.Fatalf("invalid topology: %v", err)
+		}
+	})
+}
+
+func TestDialFailures(t *testing.T) {
+	t.Run("an unreachable broker fails when the context ends", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err := amqp.Dial(ctx, amqp.Config{URL: "amqp://guest:guest@127.0.0.1:1/", Reconnect: amqp.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("refused credentials fail at once, without the password in the error", func(t *testing.T) {
+		requireBroker(t)
+		url := strings.Replace(brokerURL(), "guest:guest@", "guest:wrong-secret@", 1)
+		if url == brokerURL() {
+			t.Skip("NOVA_AMQP_URL does not use guest:guest")
+		}
+		_, err := amqp.Dial(testCtx(t, 10*time.Second), amqp.Config{URL: url})
+		if err == nil || errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "wrong-secret") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+func TestMisuseReturnsErrors(t *testing.T) {
+	f := newFixture(t)
+	ctx := testCtx(t, 10*time.Second)
+	if _, err := f.client.NewConsumer(amqp.ConsumerConfig{}); !errors.Is(err, amqp.ErrInvalidConfig) {
+		t.Errorf("consumer without queue: %v", err)
+	}
+	if _, err := f.client.NewPublisher(amqp.PublisherConfig{WorkerCount: -1}); !errors.Is(err, amqp.ErrInvalidConfig) {
+		t.Errorf("negative workers: %v", err)
+	}
+	k := f.consumer(t, amqp.ConsumerConfig{})
+	if err := k.Stop(ctx); !errors.Is(err, amqp.ErrNotStarted) {
+		t.Errorf("Stop before Start: %v", err)
+	}
+	if err := k.Start(ctx, nil); !errors.Is(err, amqp.ErrNilHandler) {
+		t.Errorf("nil handler: %v", err)
+	}
+	ack := amqp.HandlerFunc(func(context.Context, *amqp.Delivery) (amqp.AckDecision, error) { return amqp.Ack, nil })
+	missing := f.consumer(t, amqp.ConsumerConfig{Queue: f.name + ".missing"})
+	cleanupBroker(t, []string{f.name + ".missing"}, nil)
+	if err := missing.Start(ctx, ack); err == nil || !strings.Contains(err.Error(), "NOT_FOUND") {
+		t.Errorf("consuming a missing queue: %v", err)
+	}
+	// A failed Start leaves the consumer unstarted: once the queue exists,
+	// Start works.
+	if err := f.client.Declare(ctx, amqp.Topology{Queues: []amqp.Queue{{Name: f.name + ".missing"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := missing.Start(ctx, ack); err != nil {
+		t.Errorf("Start after the queue appeared: %v", err)
+	}
+	p := f.publisher(t, amqp.PublisherConfig{})
+	if err := p.Publish(ctx, "", amqp.Message{}); !errors.Is(err, amqp.ErrInvalidMessage) {
+		t.Errorf("no destination: %v", err)
+	}
+	//nolint:staticcheck // a nil context is tolerated
+	if err := p.Publish(nil, f.exchange, amqp.Message{RoutingKey: "k"}); err != nil {
+		t.Errorf("nil context: %v", err)
+	}
+	if err := f.client.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.client.NewPublisher(amqp.PublisherConfig{}); !errors.Is(err, amqp.ErrClosed) {
+		t.Errorf("publisher after Close: %v", err)
+	}
+	if err := p.Publish(ctx, f.exchange, amqp.Message{RoutingKey: "k"}); !errors.Is(err, amqp.ErrClosed) {
+		t.Errorf("publish after client Close: %v", err)
+	}
+	if st := f.client.State(); st != amqp.StateClosed {
+		t.Errorf("state %v", st)
+	}
+}

@@ -1,0 +1,60 @@
+package amqp
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// encodingGzip is the content-encoding of compressed bodies. Any AMQP
+// client can read them: the header says how to inflate the body.
+const encodingGzip = "gzip"
+
+// compressor gzips bodies at one level, reusing writers.
+type compressor struct {
+	level int
+	pool  sync.Pool
+}
+
+func newCompressor(level int) (*compressor, error) {
+	if level == 0 {
+		level = gzip.DefaultCompression
+	}
+	if _, err := gzip.NewWriterLevel(io.Discard, level); err != nil {
+		return nil, fmt.Errorf("%w: compression level %d", ErrInvalidConfig, level)
+	}
+	return &compressor{level: level}, nil
+}
+
+func (c *compressor) compress(body []byte) []byte {
+	var buf bytes.Buffer
+	buf.Grow(len(body)/2 + 64)
+	w, _ := c.pool.Get().(*gzip.Writer)
+	if w == nil {
+		w, _ = gzip.NewWriterLevel(&buf, c.level)
+	} else {
+		w.Reset(&buf)
+	}
+	_, _ = w.Write(body) // writes to a bytes.Buffer do not fail
+	_ = w.Close()
+	c.pool.Put(w)
+	return buf.Bytes()
+}
+
+// inflate gunzips body, refusing results larger than limit.
+func inflate(body []byte, limit int) ([]byte, error) {
+	r, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, &MalformedError{Field: "body", Reason: "content-encoding is gzip but the body is not", Err: err}
+	}
+	out, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err != nil {
+		return nil, &MalformedError{Field: "body", Reason: "corrupt gzip body", Err: err}
+	}
+	if len(out) > limit {
+		return nil, &MalformedError{Field: "body", Reason: fmt.Sprintf("inflated body exceeds %d bytes", limit)}
+	}
+	return out, nil
+}

@@ -1,0 +1,263 @@
+package amqp
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/novaevents/nova/shared"
+)
+
+// Defaults used when a config field is left at its zero value.
+const (
+	DefaultURL                   = "amqp://guest:guest@127.0.0.1:5672/"
+	DefaultConnectionName        = "nova"
+	DefaultDialTimeout           = 10 * time.Second
+	DefaultHeartbeat             = 10 * time.Second
+	DefaultMinConnections        = 1
+	DefaultMaxConnections        = 2
+	DefaultChannelPoolSize       = 16
+	DefaultHealthCheckInterval   = 15 * time.Second
+	DefaultReconnectInitialDelay = 100 * time.Millisecond
+	DefaultReconnectMaxDelay     = 10 * time.Second
+	DefaultStateBufferSize       = 64
+
+	DefaultWorkerCount      = 2
+	DefaultMaxInFlight      = 512
+	DefaultPublishTimeout   = 30 * time.Second
+	DefaultMaxAttempts      = 5
+	DefaultRetryInitial     = 50 * time.Millisecond
+	DefaultRetryMax         = 2 * time.Second
+	DefaultBackoffFactor    = 2.0
+	DefaultMaxDecompressed  = 64 << 20
+	DefaultMaxConcurrency   = 8
+	DefaultHandlerTimeout   = 30 * time.Second
+	DefaultMaxRetries       = 3
+	DefaultRetryDelay       = time.Second
+	DefaultMaxRetryDelay    = time.Minute
+	DefaultEventSource      = "nova"
+	DefaultReasonHeaderSize = 1024
+)
+
+// Config configures a Client: where the broker is, how connections are
+// pooled and how they come back after a failure. The zero value connects to
+// DefaultURL with the defaults below.
+type Config struct {
+	// URL is the broker address, amqp:// or amqps://. Default DefaultURL.
+	URL string
+	// TLS, when set, is used for the connection (and implied by amqps://).
+	// Default nil: plain TCP for amqp:// URLs.
+	TLS *tls.Config
+	// Name is shown as the connection name in the broker's management tools,
+	// with "#<n>" appended per pooled connection. Default "nova".
+	Name string
+	// DialTimeout bounds one TCP and AMQP handshake. Default 10s.
+	DialTimeout time.Duration
+	// Heartbeat is the AMQP heartbeat interval that detects dead peers.
+	// Default 10s.
+	Heartbeat time.Duration
+
+	// MinConnections are opened by Dial. Default 1.
+	MinConnections int
+	// MaxConnections is the size of the connection pool: long-lived channels
+	// (publisher workers, consumers) are spread over up to this many
+	// connections, opened when first needed. Default 2.
+	MaxConnections int
+	// ChannelPoolSize is how many idle channels each connection keeps for
+	// short operations (declarations, retry and dead-letter publishes).
+	// Default 16.
+	ChannelPoolSize int
+	// HealthCheckInterval is how often idle pooled channels and connections
+	// are checked and broken ones discarded. Default 15s.
+	HealthCheckInterval time.Duration
+
+	// Reconnect is the backoff between reconnection attempts (full jitter).
+	// Default 100ms doubling up to 10s.
+	Reconnect Backoff
+
+	// Topology is declared on every connection before it is used, and again
+	// after every reconnection. Declare adds to it at run time.
+	Topology Topology
+
+	// OnStateChange, if set, is called for every connection state change. It
+	// runs on a goroutine owned by the Client, one call at a time, behind a
+	// queue of StateBufferSize changes; when the callback falls behind, new
+	// changes are dropped and counted in ClientStats.StateChangesDropped, so a
+	// slow callback never delays the library.
+	OnStateChange func(StateChange)
+	// StateBufferSize bounds the queue in front of OnStateChange. Default 64.
+	StateBufferSize int
+
+	// Logger receives connection events. Default: nothing is logged.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.URL == "" {
+		c.URL = DefaultURL
+	}
+	if c.Name == "" {
+		c.Name = DefaultConnectionName
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	if c.MinConnections == 0 {
+		c.MinConnections = DefaultMinConnections
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = max(DefaultMaxConnections, c.MinConnections)
+	}
+	if c.ChannelPoolSize == 0 {
+		c.ChannelPoolSize = DefaultChannelPoolSize
+	}
+	if c.HealthCheckInterval == 0 {
+		c.HealthCheckInterval = DefaultHealthCheckInterval
+	}
+	c.Reconnect = c.Reconnect.withDefaults(DefaultReconnectInitialDelay, DefaultReconnectMaxDelay)
+	if c.StateBufferSize == 0 {
+		c.StateBufferSize = DefaultStateBufferSize
+	}
+	switch {
+	case c.DialTimeout < 0, c.Heartbeat < 0, c.HealthCheckInterval < 0:
+		return c, fmt.Errorf("%w: negative duration", ErrInvalidConfig)
+	case c.MinConnections < 0 || c.MaxConnections < 1 || c.MinConnections > c.MaxConnections:
+		return c, fmt.Errorf("%w: MinConnections %d, MaxConnections %d", ErrInvalidConfig, c.MinConnections, c.MaxConnections)
+	case c.ChannelPoolSize < 0, c.StateBufferSize < 0:
+		return c, fmt.Errorf("%w: negative pool or buffer size", ErrInvalidConfig)
+	}
+	if err := c.Reconnect.validate(); err != nil {
+		return c, err
+	}
+	if err := c.Topology.validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// OverflowPolicy says what PublishAsync does when the publisher's queue is
+// full.
+type OverflowPolicy uint8
+
+const (
+	// Block waits for room, bounded by the caller's context and
+	// PublishTimeout. It is the default.
+	Block OverflowPolicy = iota
+	// RejectNew fails the publish at once with ErrBufferFull and counts it
+	// as dropped.
+	RejectNew
+)
+
+func (o OverflowPolicy) String() string {
+	switch o {
+	case Block:
+		return "block"
+	case RejectNew:
+		return "reject-new"
+	}
+	return fmt.Sprintf("OverflowPolicy(%d)", uint8(o))
+}
+
+// PublisherConfig configures a Publisher. The zero value works.
+type PublisherConfig struct {
+	// Name labels the publisher in metrics. Default "amqp.publisher".
+	Name string
+	// WorkerCount is the number of confirm-mode channels publishing in
+	// parallel, each with its own goroutines, spread over the client's
+	// connection pool. Default 2.
+	WorkerCount int
+	// MaxInFlight is how many publishes each worker may have sent and not
+	// yet settled (confirmed, failed or waiting to be retried). Confirms are
+	// pipelined up to this window. Default 512.
+	MaxInFlight int
+	// QueueSize bounds the publishes accepted but not yet taken by a worker.
+	// Default WorkerCount × MaxInFlight.
+	QueueSize int
+	// Overflow is what happens when the queue is full. Default Block.
+	Overflow OverflowPolicy
+	// PublishTimeout bounds a publish from the call to its confirm, retries
+	// and reconnections included; when it passes the receipt fails with
+	// ErrPublishTimeout. Default 30s.
+	PublishTimeout time.Duration
+	// Retry governs publishes the broker nacked or returned: at most
+	// MaxAttempts tries with full-jitter exponential backoff. Publishes lost
+	// with a connection are sent again without using up attempts, until
+	// PublishTimeout. Default 5 attempts, 50ms doubling up to 2s.
+	Retry RetryPolicy
+	// Mandatory asks the broker to return messages no queue would receive;
+	// they fail with a *ReturnedError (ErrUnroutable) once retries are
+	// exhausted. Message.Mandatory sets it per message. Default false.
+	Mandatory bool
+	// CompressAbove gzips bodies larger than this many bytes and sets the
+	// content-encoding to "gzip". Default 0: never compress.
+	CompressAbove int
+	// CompressionLevel is the gzip level. Default gzip.DefaultCompression.
+	CompressionLevel int
+	// Events configures how PublishEvent encodes events.
+	Events EventEncoding
+	// Metrics receives EventEmitted and EventDropped reports. Default none.
+	Metrics shared.Metrics
+	// Logger receives publisher warnings. Default: nothing is logged.
+	Logger *slog.Logger
+}
+
+// RetryPolicy is how often and how patiently a failed publish is retried.
+type RetryPolicy struct {
+	// MaxAttempts counts every try, the first one included. 1 disables
+	// retries. Default 5.
+	MaxAttempts int
+	// Backoff between attempts, with full jitter. Default 50ms doubling up
+	// to 2s.
+	Backoff Backoff
+}
+
+// ConsumerConfig configures a Consumer. Queue is required; everything else
+// has a default.
+type ConsumerConfig struct {
+	// Queue to consume from. It must exist (declare it in the Topology).
+	Queue string
+	// Name labels the consumer in metrics and prefixes its consumer tag.
+	// Default "amqp.consumer".
+	Name string
+	// MaxConcurrentHandlers is the number of handler goroutines. Default 8.
+	MaxConcurrentHandlers int
+	// Prefetch is the broker-side limit of unacknowledged deliveries.
+	// Default 2 × MaxConcurrentHandlers.
+	Prefetch int
+	// HandlerTimeout is the deadline given to each handler call; a handler
+	// still running past it fails with a *shared.TimeoutError. A negative
+	// value disables it. Default 30s.
+	HandlerTimeout time.Duration
+	// MaxRetries is how many times a failed message is delivered again
+	// before it is dead-lettered. A negative value never retries. Default 3.
+	MaxRetries int
+	// RetryDelay is the wait before the first retry; it doubles with each
+	// retry up to MaxRetryDelay. Retries wait in per-delay queues named
+	// "<Queue>.retry.<delay>" whose TTL sends them back to Queue. Default 1s.
+	RetryDelay time.Duration
+	// MaxRetryDelay caps RetryDelay's growth. Default 1m.
+	MaxRetryDelay time.Duration
+	// DeadLetterExchange receives rejected and exhausted messages with their
+	// original routing key. It must exist. Default "": they go to the queue
+	// "<Queue>.dlq", declared by the consumer.
+	DeadLetterExchange string
+	// ErrorPolicy maps a handler error to a decision. Default
+	// DefaultErrorPolicy.
+	ErrorPolicy func(error) AckDecision
+	// Exclusive asks to be the queue's only consumer. Default false.
+	Exclusive bool
+	// MaxDecompressedSize bounds a gzip body once inflated; a larger one is
+	// malformed. Default 64 MiB.
+	MaxDecompressedSize int
+	// Events configures how HandleEvents decodes events.
+	Events EventEncoding
+	// Metrics receives EventHandled, EventRetried and EventDeadLettered
+	// reports. Default none.
+	Metrics shared.Metrics
+	// Logger receives consumer warnings. Default: nothing is logged.
+	Logger *slog.Logger
+}

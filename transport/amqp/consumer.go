@@ -1,0 +1,424 @@
+package amqp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/novaevents/nova/shared"
+)
+
+// Consumer receives messages from one queue and runs a Handler on each,
+// MaxConcurrentHandlers at a time, with at most Prefetch unacknowledged
+// deliveries. Each delivery is acknowledged, retried or dead-lettered
+// according to what its handler decides; panics and timeouts are failures
+// like any other error. Retries wait in TTL queues and are counted, and
+// after MaxRetries the message goes to the dead letter, so a poison message
+// cannot loop. When the connection is lost the consumer waits for the
+// Client to reconnect and resumes; unacknowledged deliveries are redelivered
+// by the broker (at-least-once).
+//
+// A Consumer is safe for concurrent use. Start launches one session
+// goroutine and, while connected, MaxConcurrentHandlers handler goroutines;
+// Stop ends them.
+type Consumer struct {
+	c       *Client
+	cfg     ConsumerConfig
+	events  EventEncoding
+	metrics shared.Metrics
+	delays  []time.Duration // delay before retry n is delays[n-1]
+	dlq     string          // dead-letter queue when no exchange is configured
+
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	handler  Handler
+	slot     *slot
+	stopping chan struct{}
+	done     chan struct{}
+	hctx     context.Context // parent of handler contexts; cancelled when Stop gives up
+	hcancel  context.CancelFunc
+	sessions atomic.Uint64
+
+	stats consumerCounters
+}
+
+type consumerCounters struct {
+	received, acked, retried, deadLettered, requeued atomic.Uint64
+	failed, panics, timeouts, malformed              atomic.Uint64
+	inFlight                                         atomic.Int64
+	latency                                          histogram
+}
+
+// Headers the consumer writes on retried and dead-lettered messages.
+const (
+	HeaderRetries            = "x-nova-retries"              // retries so far (int64)
+	HeaderLastError          = "x-nova-last-error"           // the failure that caused the retry
+	HeaderDeadLetterReason   = "x-nova-dead-letter-reason"   // why the message was dead-lettered
+	HeaderDeadLetteredFrom   = "x-nova-dead-lettered-from"   // the queue it was consumed from
+	HeaderDeadLetteredAt     = "x-nova-dead-lettered-at"     // when (timestamp)
+	HeaderOriginalExchange   = "x-nova-original-exchange"    // exchange of the first delivery
+	HeaderOriginalRoutingKey = "x-nova-original-routing-key" // routing key of the first delivery
+)
+
+// NewConsumer prepares a consumer for cfg.Queue. Nothing is declared or
+// consumed until Start.
+func (c *Client) NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	k := &Consumer{c: c, cfg: cfg, events: cfg.Events.withDefaults(), metrics: cfg.Metrics}
+	if k.metrics == nil {
+		k.metrics = shared.NopMetrics{}
+	}
+	b := Backoff{Initial: cfg.RetryDelay, Max: cfg.MaxRetryDelay, Factor: 2}
+	for n := 1; n <= cfg.MaxRetries; n++ {
+		k.delays = append(k.delays, b.Ceiling(n))
+	}
+	if cfg.DeadLetterExchange == "" {
+		k.dlq = cfg.Queue + ".dlq"
+	}
+	return k, nil
+}
+
+func (cfg ConsumerConfig) withDefaults() (ConsumerConfig, error) {
+	if cfg.Queue == "" {
+		return cfg, fmt.Errorf("%w: consumer needs a queue", ErrInvalidConfig)
+	}
+	if cfg.Name == "" {
+		cfg.Name = "amqp.consumer"
+	}
+	if cfg.MaxConcurrentHandlers == 0 {
+		cfg.MaxConcurrentHandlers = DefaultMaxConcurrency
+	}
+	if cfg.Prefetch == 0 {
+		cfg.Prefetch = 2 * cfg.MaxConcurrentHandlers
+	}
+	if cfg.HandlerTimeout == 0 {
+		cfg.HandlerTimeout = DefaultHandlerTimeout
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = DefaultMaxRetries
+	}
+	if cfg.RetryDelay == 0 {
+		cfg.RetryDelay = DefaultRetryDelay
+	}
+	if cfg.MaxRetryDelay == 0 {
+		cfg.MaxRetryDelay = max(DefaultMaxRetryDelay, cfg.RetryDelay)
+	}
+	if cfg.ErrorPolicy == nil {
+		cfg.ErrorPolicy = DefaultErrorPolicy
+	}
+	if cfg.MaxDecompressedSize == 0 {
+		cfg.MaxDecompressedSize = DefaultMaxDecompressed
+	}
+	switch {
+	case cfg.MaxConcurrentHandlers < 0, cfg.Prefetch < 0, cfg.MaxDecompressedSize < 0:
+		return cfg, fmt.Errorf("%w: negative consumer size", ErrInvalidConfig)
+	case cfg.Prefetch > 65535:
+		return cfg, fmt.Errorf("%w: Prefetch %d above 65535", ErrInvalidConfig, cfg.Prefetch)
+	case cfg.RetryDelay < 0, cfg.MaxRetryDelay < cfg.RetryDelay:
+		return cfg, fmt.Errorf("%w: retry delays %v, max %v", ErrInvalidConfig, cfg.RetryDelay, cfg.MaxRetryDelay)
+	}
+	if cfg.MaxRetries < 0 {
+		cfg.MaxRetries = 0
+	}
+	return cfg, nil
+}
+
+// RetryQueue is the name of the queue where retries that wait delay sit.
+func RetryQueue(queue string, delay time.Duration) string {
+	return fmt.Sprintf("%s.retry.%s", queue, delay)
+}
+
+// Topology returns what the consumer declares for itself when it starts:
+// one TTL queue per distinct retry delay, dead-lettering back to the
+// consumed queue, and the default dead-letter queue "<Queue>.dlq" unless
+// DeadLetterExchange is set.
+func (k *Consumer) Topology() Topology {
+	var t Topology
+	seen := map[time.Duration]bool{}
+	for _, d := range k.delays {
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		t.Queues = append(t.Queues, Queue{
+			Name:                 RetryQueue(k.cfg.Queue, d),
+			MessageTTL:           d,
+			DeadLetterRoutingKey: k.cfg.Queue,
+			Args:                 Table{"x-dead-letter-exchange": ""},
+		})
+	}
+	if k.dlq != "" {
+		t.Queues = append(t.Queues, Queue{Name: k.dlq})
+	}
+	return t
+}
+
+// Start declares the consumer's retry and dead-letter queues, checks that
+// its queue (and DeadLetterExchange, if set) exist, and begins consuming
+// with h. It returns once the broker has registered the consumer, or with
+// an error if ctx ends first. Consuming continues until Stop, across
+// reconnections. Start may be called once.
+func (k *Consumer) Start(ctx context.Context, h Handler) error {
+	ctx = orBackground(ctx)
+	if h == nil {
+		return ErrNilHandler
+	}
+	k.mu.Lock()
+	if k.started {
+		k.mu.Unlock()
+		return ErrAlreadyStarted
+	}
+	k.started = true
+	k.mu.Unlock()
+	if err := k.prepare(ctx); err != nil {
+		k.mu.Lock()
+		k.started = false // nothing started: Start may be tried again
+		k.mu.Unlock()
+		return err
+	}
+	k.mu.Lock()
+	k.handler = h
+	k.slot = k.c.assign()
+	k.stopping = make(chan struct{})
+	k.done = make(chan struct{})
+	k.hctx, k.hcancel = context.WithCancel(context.Background())
+	k.mu.Unlock()
+
+	began := make(chan struct{})
+	go k.run(began)
+	select {
+	case <-began:
+		return nil
+	case <-ctx.Done():
+		_ = k.Stop(context.Background())
+		return fmt.Errorf("amqp: consumer %q did not start: %w", k.cfg.Queue, ctx.Err())
+	}
+}
+
+// prepare declares the consumer's own queues and checks that the queues
+// and exchanges it depends on exist, and registers it with the client.
+func (k *Consumer) prepare(ctx context.Context) error {
+	if err := k.c.Declare(ctx, k.Topology()); err != nil {
+		return err
+	}
+	if err := k.c.withChannel(ctx, func(ch *amqp091.Channel) error {
+		if _, err := ch.QueueDeclarePassive(k.cfg.Queue, false, false, false, false, nil); err != nil {
+			return fmt.Errorf("amqp: consumer queue %q: %w", k.cfg.Queue, err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if x := k.cfg.DeadLetterExchange; x != "" {
+		if err := k.c.withChannel(ctx, func(ch *amqp091.Channel) error {
+			if err := ch.ExchangeDeclarePassive(x, "topic", true, false, false, false, nil); err != nil {
+				return fmt.Errorf("%w: dead-letter exchange %q: %w", ErrExchangeNotFound, x, err)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return k.c.register(nil, k)
+}
+
+// StartEvents starts consuming events: each delivery is decoded with
+// ConsumerConfig.Events and handed to l (see EventHandler).
+func (k *Consumer) StartEvents(ctx context.Context, l shared.Listener) error {
+	if err := shared.ValidateListener(l); err != nil {
+		return err
+	}
+	return k.Start(ctx, EventHandler(k.events, l))
+}
+
+// run is the session loop: wait for a connection, consume until the channel
+// goes away, repeat until Stop.
+func (k *Consumer) run(began chan struct{}) {
+	defer close(k.done)
+	var once sync.Once
+	attempt := 0
+	for {
+		gen, ready := k.slot.current()
+		if gen == nil {
+			select {
+			case <-ready:
+				continue
+			case <-k.stopping:
+				return
+			case <-k.c.closing:
+				return
+			}
+		}
+		ch, tag, deliveries, err := k.open(gen)
+		if err != nil {
+			attempt++
+			k.c.logWarn("amqp: consume failed", "queue", k.cfg.Queue, "attempt", attempt, "error", err)
+			var ae *amqp091.Error
+			if errors.As(err, &ae) && ae.Code == amqp091.NotFound {
+				// The queue vanished (deleted, or transient and the broker
+				// restarted): declare the topology again before retrying.
+				_ = k.c.redeclare(k.hctx)
+			}
+			t := time.NewTimer(k.c.cfg.Reconnect.Jittered(attempt))
+			select {
+			case <-t.C:
+				continue
+			case <-gen.lost:
+				t.Stop()
+				continue
+			case <-k.stopping:
+				t.Stop()
+				return
+			}
+		}
+		attempt = 0
+		k.sessions.Add(1)
+		once.Do(func() { close(began) })
+		if k.consume(ch, tag, deliveries) {
+			return
+		}
+	}
+}
+
+func (k *Consumer) open(gen *connGen) (*amqp091.Channel, string, <-chan amqp091.Delivery, error) {
+	ch, err := gen.conn.Channel()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if err := ch.Qos(k.cfg.Prefetch, 0, false); err != nil {
+		_ = ch.Close()
+		return nil, "", nil, err
+	}
+	tag := fmt.Sprintf("%s-%s-%d", k.cfg.Name, k.cfg.Queue, k.sessions.Load()+1)
+	deliveries, err := ch.Consume(k.cfg.Queue, tag, false, k.cfg.Exclusive, false, false, nil)
+	if err != nil {
+		_ = ch.Close()
+		return nil, "", nil, err
+	}
+	return ch, tag, deliveries, nil
+}
+
+// consume runs the handler goroutines until the deliveries end (channel or
+// connection lost, consumer cancelled by the broker) or Stop. It reports
+// whether the consumer is stopping.
+func (k *Consumer) consume(ch *amqp091.Channel, tag string, deliveries <-chan amqp091.Delivery) bool {
+	var wg sync.WaitGroup
+	for range k.cfg.MaxConcurrentHandlers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range deliveries {
+				if k.isStopping() {
+					// Not started: hand it back untouched.
+					_ = d.Nack(false, true)
+					k.stats.requeued.Add(1)
+					continue
+				}
+				k.process(&d)
+			}
+		}()
+	}
+	workers := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(workers)
+	}()
+	stopping := false
+	select {
+	case <-workers:
+	case <-k.stopping:
+		stopping = true
+		_ = ch.Cancel(tag, false)
+		<-workers
+	}
+	_ = ch.Close()
+	return stopping || k.isStopping()
+}
+
+func (k *Consumer) isStopping() bool {
+	select {
+	case <-k.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+// Stop stops taking deliveries, lets the handlers already running finish
+// and settle their messages, then closes the consumer's channel. Deliveries
+// received but not started are handed back to the broker. If ctx ends
+// first, handler contexts are cancelled and Stop returns ctx.Err(); the
+// broker redelivers whatever was not acknowledged. Calling Stop again
+// waits for the first call.
+func (k *Consumer) Stop(ctx context.Context) error {
+	ctx = orBackground(ctx)
+	k.mu.Lock()
+	if !k.started || k.done == nil {
+		k.mu.Unlock()
+		return ErrNotStarted
+	}
+	first := !k.stopped
+	if first {
+		k.stopped = true
+		close(k.stopping)
+	}
+	k.mu.Unlock()
+	var err error
+	select {
+	case <-k.done:
+	case <-ctx.Done():
+		k.hcancel()
+		err = ctx.Err()
+	}
+	if first {
+		k.hcancel()
+		k.c.unassign(k.slot)
+		k.c.unregister(nil, k)
+	}
+	return err
+}
+
+// ConsumerStats is a snapshot of a Consumer's counters.
+type ConsumerStats struct {
+	Received     uint64 // deliveries taken from the broker
+	Acked        uint64 // handled and acknowledged
+	Retried      uint64 // sent to a retry queue
+	DeadLettered uint64 // sent to the dead letter
+	Requeued     uint64 // handed back untouched (stopping, or a retry that could not be published)
+	Failed       uint64 // handler calls that failed, panics and timeouts included
+	Panics       uint64
+	Timeouts     uint64
+	Malformed    uint64 // deliveries that could not be decoded
+	InFlight     int    // handlers running now
+	Sessions     uint64 // times consuming started, reconnections included
+	// HandlerLatency is the time handlers took.
+	HandlerLatency Histogram
+}
+
+// Stats returns a snapshot.
+func (k *Consumer) Stats() ConsumerStats {
+	s := &k.stats
+	return ConsumerStats{
+		Received:       s.received.Load(),
+		Acked:          s.acked.Load(),
+		Retried:        s.retried.Load(),
+		DeadLettered:   s.deadLettered.Load(),
+		Requeued:       s.requeued.Load(),
+		Failed:         s.failed.Load(),
+		Panics:         s.panics.Load(),
+		Timeouts:       s.timeouts.Load(),
+		Malformed:      s.malformed.Load(),
+		InFlight:       int(s.inFlight.Load()),
+		Sessions:       k.sessions.Load(),
+		HandlerLatency: s.latency.snapshot(),
+	}
+}

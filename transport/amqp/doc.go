@@ -1,0 +1,73 @@
+// Package amqp carries Nova events and plain messages over RabbitMQ (AMQP
+// 0-9-1, on github.com/rabbitmq/amqp091-go), with the guarantees a broker
+// client is expected to keep and often does not.
+//
+// # Model
+//
+// A [Client] owns a pool of connections (MinConnections opened by [Dial],
+// up to MaxConnections on demand) and a pool of short-lived channels per
+// connection. When a connection is lost it reconnects with jittered
+// exponential backoff, declares the [Topology] again (exchanges, classic or
+// quorum queues, bindings, dead-letter settings) and lets everything built
+// on it resume. Connection state changes go to Config.OnStateChange on a
+// goroutine of their own, behind a bounded queue: a slow callback never
+// blocks the library.
+//
+// A [Publisher] sends with publisher confirms. Each of its WorkerCount
+// workers owns a confirm-mode channel and pipelines up to MaxInFlight
+// unconfirmed messages. [Publisher.PublishAsync] returns a [Receipt], a
+// future with Done, Wait and Err that resolves in publish order: nil once
+// the broker confirmed the message, an error otherwise. Nacked and returned
+// (mandatory, unroutable) messages are retried with full-jitter backoff up
+// to Retry.MaxAttempts; messages lost with a connection are sent again once
+// it is back, so publishes made during an outage wait (bounded by ctx and
+// PublishTimeout) instead of failing. A receipt never says "confirmed" for
+// a message the broker did not confirm.
+//
+// A [Consumer] runs a [Handler] on each delivery with MaxConcurrentHandlers
+// goroutines, Prefetch unacknowledged deliveries, a HandlerTimeout and
+// panic recovery. The handler's [AckDecision] (or its error, through
+// ErrorPolicy) acknowledges, retries or dead-letters. Retries wait in TTL
+// queues named "<queue>.retry.<delay>" and are counted in a header; after
+// MaxRetries the message goes to the dead letter ("<queue>.dlq" by
+// default) with the reason, so a poison message cannot loop. Headers of
+// every AMQP type, x-death included, reach the handler untouched.
+//
+// Events travel per the CloudEvents AMQP binding in binary content mode
+// (see [EventEncoding]): attributes in "cloudEvents:*" headers, the payload
+// encoded by the codec registry (JSON by default) in the body. A message
+// that cannot be decoded is dead-lettered with a *[MalformedError].
+//
+// # Goroutines and shutdown
+//
+// The Client runs one supervisor per open connection, one health checker
+// and, with OnStateChange, one callback runner. A Publisher runs two
+// goroutines per worker and one deadline watcher. A Consumer runs one
+// session goroutine and MaxConcurrentHandlers handler goroutines while
+// connected. Nothing starts a goroutine per message.
+//
+// [Publisher.Close] stops accepting, waits for pending confirms, then
+// resolves whatever is left with [ErrClosed]. [Consumer.Stop] stops taking
+// deliveries, lets running handlers finish and settle, and hands unstarted
+// deliveries back. [Client.Close] does both for everything built on it,
+// then closes the connections. All are idempotent and bounded by ctx.
+//
+// # Example
+//
+//	client, err := amqp.Dial(ctx, amqp.Config{
+//		URL: "amqp://guest:guest@127.0.0.1:5672/",
+//		Topology: amqp.Topology{
+//			Exchanges: []amqp.Exchange{{Name: "orders"}},
+//			Queues:    []amqp.Queue{{Name: "billing", Type: amqp.Quorum}},
+//			Bindings:  []amqp.Binding{{Queue: "billing", Exchange: "orders", Key: "order.*"}},
+//		},
+//	})
+//	if err != nil { ... }
+//	defer client.Close(ctx)
+//
+//	pub, _ := client.NewPublisher(amqp.PublisherConfig{})
+//	err = pub.PublishEvent(ctx, "orders", shared.NewBaseEvent("o-1", "order.created", order))
+//
+//	sub, _ := client.NewConsumer(amqp.ConsumerConfig{Queue: "billing", MaxRetries: 3})
+//	err = sub.StartEvents(ctx, shared.NewBaseListener("billing", bill))
+package amqp

@@ -1,0 +1,54 @@
+package amqp
+
+import "time"
+
+// StopRequested returns a channel closed once Stop has begun.
+func StopRequested(k *Consumer) <-chan struct{} {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.stopping
+}
+
+// HoldSends makes p's workers call hold before each send; hold gets a
+// channel closed when the publisher stops. Call it before publishing.
+func HoldSends(p *Publisher, hold func(stop <-chan struct{})) {
+	p.hooks.Store(&testHooks{beforeSend: hold})
+}
+
+// Resolver exposes the receipt line for unit tests.
+type Resolver struct{ rs *resolver }
+
+func NewResolver(timeout time.Duration) *Resolver { return &Resolver{newResolver(timeout, nil)} }
+
+// Add starts a receipt.
+func (r *Resolver) Add() *Receipt {
+	rc := &Receipt{done: make(chan struct{})}
+	r.rs.add(rc)
+	return rc
+}
+
+// Confirm and Fail settle a receipt; they report whether this call did.
+func (r *Resolver) Confirm(rc *Receipt) bool { return r.rs.settle(rc, PublishResult{Attempts: 1}, nil) }
+func (r *Resolver) Fail(rc *Receipt, err error) bool {
+	return r.rs.settle(rc, PublishResult{}, rc.failure(err))
+}
+
+// Reap enforces deadlines until stop closes.
+func (r *Resolver) Reap(stop <-chan struct{}) { r.rs.reap(stop) }
+
+// FailAll settles every pending receipt with err.
+func (r *Resolver) FailAll(err error) { r.rs.settleAll(err) }
+
+// Notifier exposes the state-change dispatcher for unit tests.
+type Notifier struct{ n *notifier }
+
+func NewNotifier(fn func(StateChange), size int) *Notifier { return &Notifier{newNotifier(fn, size)} }
+func (n *Notifier) Notify(sc StateChange)                  { n.n.notify(sc) }
+func (n *Notifier) Dropped() uint64                        { return n.n.dropped.Load() }
+func (n *Notifier) Stop() <-chan struct{}                  { n.n.stop(); return n.n.done }
+
+// HoldConfirms makes p's workers call sent after each send and hold
+// before awaiting each confirm.
+func HoldConfirms(p *Publisher, sent, hold func(stop <-chan struct{})) {
+	p.hooks.Store(&testHooks{afterSend: sent, beforeAwait: hold})
+}

@@ -1,0 +1,213 @@
+package amqp
+
+import (
+	"fmt"
+	"time"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+)
+
+// Table is an AMQP field table: header and argument values of any AMQP type
+// (strings, integers of every width, floats, booleans, decimals, byte
+// slices, timestamps, nested tables and arrays).
+type Table = amqp091.Table
+
+// QueueType selects RabbitMQ's queue implementation.
+type QueueType uint8
+
+const (
+	// Classic is RabbitMQ's default queue type.
+	Classic QueueType = iota
+	// Quorum is the replicated, durable queue type; it counts deliveries and
+	// can dead-letter a message redelivered too often (Queue.DeliveryLimit).
+	Quorum
+)
+
+func (q QueueType) String() string {
+	switch q {
+	case Classic:
+		return "classic"
+	case Quorum:
+		return "quorum"
+	}
+	return fmt.Sprintf("QueueType(%d)", uint8(q))
+}
+
+// Exchange describes an exchange to declare. Exchanges are durable unless
+// Transient is set.
+type Exchange struct {
+	Name string
+	// Kind is "direct", "fanout", "topic" or "headers". Default "topic".
+	Kind       string
+	Transient  bool
+	AutoDelete bool
+	Internal   bool
+	Args       Table
+}
+
+// Queue describes a queue to declare. Queues are durable unless Transient is
+// set.
+type Queue struct {
+	Name       string
+	Type       QueueType
+	Transient  bool
+	AutoDelete bool
+	// Exclusive queues belong to the connection that declared them; they are
+	// declared again on every reconnection.
+	Exclusive bool
+	// DeadLetterExchange receives messages the broker dead-letters
+	// (x-dead-letter-exchange): expired, over the length limit, or rejected
+	// without requeue.
+	DeadLetterExchange   string
+	DeadLetterRoutingKey string
+	// MessageTTL expires messages after this long (x-message-ttl).
+	MessageTTL time.Duration
+	// MaxLength bounds the queue (x-max-length); 0 means unbounded.
+	MaxLength int
+	// RejectPublishWhenFull makes a full queue nack publishes
+	// (x-overflow=reject-publish) instead of dropping its oldest message.
+	RejectPublishWhenFull bool
+	// DeliveryLimit (quorum queues) dead-letters a message after this many
+	// redeliveries (x-delivery-limit): protection against messages that
+	// crash the consuming process before it can count a failure.
+	DeliveryLimit int
+	// Args are passed as they are, after the fields above.
+	Args Table
+}
+
+// Binding binds a queue to an exchange with a routing key (a pattern for
+// topic exchanges).
+type Binding struct {
+	Queue    string
+	Exchange string
+	Key      string
+	Args     Table
+}
+
+// Topology is a set of exchanges, queues and bindings. Declaring it is
+// idempotent as long as each item's settings do not change.
+type Topology struct {
+	Exchanges []Exchange
+	Queues    []Queue
+	Bindings  []Binding
+}
+
+func (t Topology) validate() error {
+	for _, e := range t.Exchanges {
+		if e.Name == "" {
+			return fmt.Errorf("%w: exchange with an empty name", ErrInvalidConfig)
+		}
+	}
+	for _, q := range t.Queues {
+		switch {
+		case q.Name == "":
+			return fmt.Errorf("%w: queue with an empty name (server-named queues are not re-declarable)", ErrInvalidConfig)
+		case q.Type == Quorum && (q.Transient || q.Exclusive || q.AutoDelete):
+			return fmt.Errorf("%w: quorum queue %q must be durable, not exclusive, not auto-delete", ErrInvalidConfig, q.Name)
+		case q.Type > Quorum:
+			return fmt.Errorf("%w: queue %q has unknown type %v", ErrInvalidConfig, q.Name, q.Type)
+		case q.MaxLength < 0 || q.DeliveryLimit < 0 || q.MessageTTL < 0:
+			return fmt.Errorf("%w: queue %q has a negative limit", ErrInvalidConfig, q.Name)
+		}
+	}
+	for _, b := range t.Bindings {
+		if b.Queue == "" || b.Exchange == "" {
+			return fmt.Errorf("%w: binding needs a queue and an exchange", ErrInvalidConfig)
+		}
+	}
+	return nil
+}
+
+func (t *Topology) add(o Topology) {
+	t.Exchanges = append(t.Exchanges, o.Exchanges...)
+	t.Queues = append(t.Queues, o.Queues...)
+	t.Bindings = append(t.Bindings, o.Bindings...)
+}
+
+func (t Topology) empty() bool {
+	return len(t.Exchanges)+len(t.Queues)+len(t.Bindings) == 0
+}
+
+// arguments builds the x-arguments of a queue.
+func (q Queue) arguments() Table {
+	args := Table{}
+	if q.Type == Quorum {
+		args["x-queue-type"] = "quorum"
+	}
+	if q.DeadLetterExchange != "" {
+		args["x-dead-letter-exchange"] = q.DeadLetterExchange
+	}
+	if q.DeadLetterRoutingKey != "" {
+		args["x-dead-letter-routing-key"] = q.DeadLetterRoutingKey
+	}
+	if q.MessageTTL > 0 {
+		args["x-message-ttl"] = q.MessageTTL.Milliseconds()
+	}
+	if q.MaxLength > 0 {
+		args["x-max-length"] = int64(q.MaxLength)
+	}
+	if q.RejectPublishWhenFull {
+		args["x-overflow"] = "reject-publish"
+	}
+	if q.DeliveryLimit > 0 {
+		args["x-delivery-limit"] = int64(q.DeliveryLimit)
+	}
+	for k, v := range q.Args {
+		args[k] = v
+	}
+	return args
+}
+
+// declare declares everything in order: exchanges, queues, bindings. It
+// stops at the first error, which has closed ch.
+func (t Topology) declare(ch *amqp091.Channel) error {
+	for _, e := range t.Exchanges {
+		kind := e.Kind
+		if kind == "" {
+			kind = "topic"
+		}
+		if err := ch.ExchangeDeclare(e.Name, kind, !e.Transient, e.AutoDelete, e.Internal, false, e.Args); err != nil {
+			return fmt.Errorf("amqp: declare exchange %q: %w", e.Name, err)
+		}
+	}
+	for _, q := range t.Queues {
+		if _, err := ch.QueueDeclare(q.Name, !q.Transient, q.AutoDelete, q.Exclusive, false, q.arguments()); err != nil {
+			return fmt.Errorf("amqp: declare queue %q: %w", q.Name, err)
+		}
+	}
+	for _, b := range t.Bindings {
+		if err := ch.QueueBind(b.Queue, b.Key, b.Exchange, false, b.Args); err != nil {
+			return fmt.Errorf("amqp: bind queue %q to %q with %q: %w", b.Queue, b.Exchange, b.Key, err)
+		}
+	}
+	return nil
+}
+
+// without returns t minus the named queues and exchanges and the bindings
+// that refer to them.
+func (t Topology) without(queues, exchanges []string) Topology {
+	gone := map[string]bool{}
+	for _, q := range queues {
+		gone["q:"+q] = true
+	}
+	for _, e := range exchanges {
+		gone["e:"+e] = true
+	}
+	var out Topology
+	for _, e := range t.Exchanges {
+		if !gone["e:"+e.Name] {
+			out.Exchanges = append(out.Exchanges, e)
+		}
+	}
+	for _, q := range t.Queues {
+		if !gone["q:"+q.Name] {
+			out.Queues = append(out.Queues, q)
+		}
+	}
+	for _, b := range t.Bindings {
+		if !gone["q:"+b.Queue] && !gone["e:"+b.Exchange] {
+			out.Bindings = append(out.Bindings, b)
+		}
+	}
+	return out
+}
