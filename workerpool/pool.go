@@ -20,55 +20,71 @@ import (
 // or puts it in its lane; it allocates nothing. Only waiting for room (a full
 // queue under Block or BlockTimeout) takes more.
 type Pool struct {
-	mu sync.Mutex
+	// The fields every submit and every dequeue touch come first, beside
+	// the lock, so that a task moves as few cache lines between the cores
+	// of its submitter and its worker as possible. Everything below is
+	// guarded by mu unless it says otherwise.
+	mu       sync.Mutex
+	queued   int             // tasks in the lanes
+	capacity int             // the most tasks the lanes hold together
+	nonEmpty uint32          // bit l is set when lanes[l] holds tasks
+	closed   bool            // Close was called
+	timing   bool            // measure waits and run times
+	live     int             // workers counted against the size
+	maxW     int             // the pool's size
+	running  int             // tasks being run
+	nwaiting int             // submits waiting for room
+	credits  [numLanes]int   // round-robin credits left in this round
+	nidle    int             // len(idle), kept here to spare the submit a cache line
+	done     uint64          // tasks that finished running (Stats.Completed)
+	_        [cacheLine]byte // the lanes start on their own line
+	lanes    [numLanes]laneQ // by lane index: critical, high, normal, low
 
-	lanes    [numLanes]ring // by lane index: critical, high, normal, low
-	queued   int
-	capacity int
-	seq      uint64
-	credits  [numLanes]int
-	weights  [numLanes]int
+	stamped   bool  // entries carry strictly increasing stamps (timing or EvictOldest)
+	lastStamp int64 // the stamp of the last entry pushed
+	weights   [numLanes]int
+	idle      []*worker // parked workers; the last one parked is reused first
+	procs     int       // worker goroutines that have not returned yet
+	minW      int
+	static    bool
+	byGID     map[uint64]*worker
 
-	idle    []*worker // parked workers; the last one parked is reused first
-	live    int       // workers counted against the size
-	procs   int       // worker goroutines that have not returned yet
-	running int       // tasks being run
-	minW    int
-	maxW    int
-	static  bool
-	byGID   map[uint64]*worker
-
-	waiters  [numLanes][]*waiter // submits waiting for room, per lane, oldest first
-	nwaiting int
-	free     []*waiter
+	waiters [numLanes][]*waiter // submits waiting for room, per lane, oldest first
+	free    []*waiter
 	// admitCredits are the round-robin credits for admitting waiters.
 	admitCredits [numLanes]int
 
-	closed bool
 	quiet  chan struct{} // closed and cleared when Drain or Close may be done
 	inWait int           // workers blocked in Drain or Close from inside a task
 
 	reaper      *time.Timer
 	reaperArmed bool
 
-	n    counters
-	lane [numLanes]laneCounters
+	n counters
 
 	hist [numLanes][NumWaitBuckets]atomic.Uint64
 	busy atomic.Int64
 
 	epoch   time.Time
-	timing  bool
 	metrics shared.Metrics
 	cfg     config
 }
 
-type counters struct {
-	submitted, completed, failed, panicked, rejected, evicted, inline uint64
+// cacheLine is the padding that keeps hot fields apart.
+const cacheLine = 64
+
+// laneQ is one priority lane: its queue and the counters updated with it,
+// together in one cache line.
+type laneQ struct {
+	ring
+	submitted, dequeued uint64
+	_                   [cacheLine - 56]byte
 }
 
-type laneCounters struct {
-	submitted, dequeued, evicted, rejected uint64
+// counters are the figures that change only on rare paths.
+type counters struct {
+	failed, panicked, rejected, evicted, inline uint64
+	laneEvicted, laneRejected                   [numLanes]uint64
 }
 
 // New returns a pool of up to workers goroutines and a queue of queueSize
@@ -106,6 +122,7 @@ func New(workers, queueSize int, opts ...Option) *Pool {
 		metrics:      cfg.metrics,
 		cfg:          cfg,
 	}
+	p.stamped = p.timing || cfg.overflow.kind == overflowEvictOldest
 	if !p.static {
 		p.minW = min(cfg.minWorkers, workers)
 	}
@@ -162,14 +179,13 @@ func (p *Pool) Stats() Stats {
 	p.mu.Lock()
 	s := Stats{
 		Workers:     p.live,
-		IdleWorkers: len(p.idle),
+		IdleWorkers: p.nidle,
 		MinWorkers:  p.minW,
 		MaxWorkers:  p.maxW,
 		QueueSize:   p.capacity,
 		Queued:      p.queued,
 		Running:     p.running,
-		Submitted:   p.n.submitted,
-		Completed:   p.n.completed,
+		Completed:   p.done,
 		Failed:      p.n.failed,
 		Panicked:    p.n.panicked,
 		Rejected:    p.n.rejected,
@@ -178,14 +194,15 @@ func (p *Pool) Stats() Stats {
 		Utilization: float64(p.running) / float64(p.maxW),
 	}
 	for l := range numLanes {
-		c := p.lane[l]
+		q := &p.lanes[l]
+		s.Submitted += q.submitted
 		s.Lanes[l] = LaneStats{
 			Priority:  lanePriority(l),
-			Queued:    p.lanes[l].n,
-			Submitted: c.submitted,
-			Dequeued:  c.dequeued,
-			Evicted:   c.evicted,
-			Rejected:  c.rejected,
+			Queued:    q.n,
+			Submitted: q.submitted,
+			Dequeued:  q.dequeued,
+			Evicted:   p.n.laneEvicted[l],
+			Rejected:  p.n.laneRejected[l],
 		}
 	}
 	p.mu.Unlock()

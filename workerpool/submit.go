@@ -77,9 +77,9 @@ func (p *Pool) submitEntry(ctx context.Context, pr Priority, fn func(), mayWait,
 		return ErrInvalidPriority
 	}
 	l := pr.lane()
-	e := entry{fn: fn, lane: uint8(l), keep: keep}
+	e := newEntry(fn, l, keep)
 	if p.timing {
-		e.enq = p.now()
+		e.setStamp(p.now())
 	}
 	if ctx == nil {
 		ctx = context.Background()
@@ -90,7 +90,7 @@ func (p *Pool) submitEntry(ctx context.Context, pr Priority, fn func(), mayWait,
 		if p.closed {
 			return p.rejectLocked(l, ErrPoolClosed, "closed")
 		}
-		if len(p.idle) > 0 { // the lanes are empty: hand the task over
+		if p.nidle > 0 { // the lanes are empty: hand the task over
 			w := p.popIdleLocked()
 			p.acceptLocked(l)
 			p.running++
@@ -164,14 +164,13 @@ func (p *Pool) recheckWaitersLocked() {
 
 // acceptLocked counts an accepted task.
 func (p *Pool) acceptLocked(l int) {
-	p.n.submitted++
-	p.lane[l].submitted++
+	p.lanes[l].submitted++
 }
 
 // rejectLocked counts a refused task, unlocks p.mu and returns err.
 func (p *Pool) rejectLocked(l int, err error, reason string) error {
 	p.n.rejected++
-	p.lane[l].rejected++
+	p.n.laneRejected[l]++
 	p.mu.Unlock()
 	if p.metrics != nil {
 		p.metrics.EventDropped(p.cfg.name, reason)
@@ -183,7 +182,7 @@ func (p *Pool) rejectLocked(l int, err error, reason string) error {
 func (p *Pool) oldestLaneLocked() int {
 	best := -1
 	for l := range numLanes {
-		if p.lanes[l].n > 0 && (best < 0 || p.lanes[l].front().seq < p.lanes[best].front().seq) {
+		if p.lanes[l].n > 0 && (best < 0 || p.lanes[l].front().stamp() < p.lanes[best].front().stamp()) {
 			best = l
 		}
 	}
@@ -215,7 +214,7 @@ func (p *Pool) evictForLocked(l int, e entry) error {
 		if v < 0 {
 			break
 		}
-		if !p.lanes[v].front().keep {
+		if !p.lanes[v].front().keep() {
 			return p.evictLocked(v, l, e)
 		}
 		p.lanes[v].push(p.lanes[v].pop())
@@ -226,10 +225,10 @@ func (p *Pool) evictForLocked(l int, e entry) error {
 // evictLocked replaces the first task of lane v with e in lane l, unlocks
 // p.mu and hands the evicted task to OnEvict.
 func (p *Pool) evictLocked(v, l int, e entry) error {
-	old := p.lanes[v].pop()
+	old := p.popLocked(v)
 	p.queued--
 	p.n.evicted++
-	p.lane[v].evicted++
+	p.n.laneEvicted[v]++
 	p.acceptLocked(l)
 	p.pushLocked(l, e)
 	p.mu.Unlock()
@@ -262,17 +261,17 @@ func (p *Pool) runInlineLocked(w *worker, l int, e entry) error {
 // moves the first waiter of the most urgent lane into the queue (admitLocked).
 func (p *Pool) waitLocked(ctx context.Context, e entry) error {
 	if err := ctx.Err(); err != nil {
-		return p.rejectLocked(int(e.lane), err, "canceled")
+		return p.rejectLocked(e.lane(), err, "canceled")
 	}
 	wt := p.getWaiterLocked()
 	wt.e = e
-	l := int(e.lane)
+	l := e.lane()
 	p.waiters[l] = append(p.waiters[l], wt)
 	p.nwaiting++
 	p.mu.Unlock()
 
 	var expired <-chan time.Time
-	if d := p.cfg.overflow.timeout; d > 0 && !e.keep {
+	if d := p.cfg.overflow.timeout; d > 0 && !e.keep() {
 		if wt.timer == nil {
 			wt.timer = time.NewTimer(d)
 		} else {
@@ -304,7 +303,7 @@ func (p *Pool) waitLocked(ctx context.Context, e entry) error {
 	} else {
 		p.removeWaiterLocked(wt)
 		p.n.rejected++
-		p.lane[l].rejected++
+		p.n.laneRejected[l]++
 	}
 	wt.e, wt.done, wt.err = entry{}, false, nil
 	p.free = append(p.free, wt)
@@ -330,7 +329,7 @@ func (p *Pool) getWaiterLocked() *waiter {
 }
 
 func (p *Pool) removeWaiterLocked(wt *waiter) {
-	l := int(wt.e.lane)
+	l := wt.e.lane()
 	ws := p.waiters[l]
 	for i, x := range ws {
 		if x == wt {
@@ -370,6 +369,9 @@ func (p *Pool) admitLocked() {
 	p.waiters[l] = ws[:len(ws)-1]
 	p.nwaiting--
 	p.acceptLocked(l)
+	if p.timing { // its wait in the lane starts now
+		wt.e.setStamp(p.now())
+	}
 	p.pushLocked(l, wt.e)
 	p.resolveLocked(wt, nil)
 }

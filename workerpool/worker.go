@@ -13,6 +13,15 @@ type worker struct {
 	idleAt  int64 // Pool.now() when it parked (dynamic pools)
 	stopped bool  // its slot was given back (live--) by whoever stopped it
 	inTasks int   // tasks running on this goroutine: more than one when a task ran another inline
+	inFn    bool  // the loop's own task is running (not pool code), see work
+	run     timedRun
+}
+
+// timedRun is what a worker knows of its task when timing is on, kept so
+// that a panicking task is reported like one that returned.
+type timedRun struct {
+	start, wait int64
+	lane        int
 }
 
 // startLocked starts a worker, with e as its first task if e.fn is set. The
@@ -34,6 +43,7 @@ func (p *Pool) popIdleLocked() *worker {
 	w := p.idle[n]
 	p.idle[n] = nil
 	p.idle = p.idle[:n]
+	p.nidle = n
 	return w
 }
 
@@ -52,13 +62,52 @@ func (p *Pool) runWorker(w *worker, e entry) {
 	p.byGID[w.gid] = w
 	p.mu.Unlock()
 	defer p.workerExit(w)
+	for p.work(w, e) {
+		e = entry{}
+	}
+}
+
+// work runs tasks until the worker has to exit (it returns false) or a task
+// panics (the panic is recovered and accounted for, and it returns true:
+// runWorker calls it again). One deferred recover covers the whole loop,
+// which spares every task the cost of its own. Only a panic from the task
+// itself is recovered; a runtime.Goexit in a task ends the goroutine
+// (workerExit accounts for it).
+func (p *Pool) work(w *worker, e entry) (again bool) {
+	defer func() {
+		if !w.inFn {
+			return // a normal return, or a panic in the pool's own code
+		}
+		r := recover()
+		if r == nil {
+			return // runtime.Goexit
+		}
+		w.inFn = false
+		w.inTasks--
+		p.reportPanic(r)
+		if p.timing {
+			p.timed(w, true)
+		}
+		p.mu.Lock()
+		p.finishLocked(true)
+		p.mu.Unlock()
+		again = true
+	}()
 	for {
 		if e.fn != nil {
 			w.inTasks++
-			panicked := p.execute(&e)
+			if p.timing {
+				p.startTimed(w, &e)
+			}
+			w.inFn = true
+			e.fn()
+			w.inFn = false
+			if p.timing {
+				p.timed(w, false)
+			}
 			w.inTasks--
 			p.mu.Lock()
-			p.finishLocked(panicked)
+			p.finishLocked(false)
 		} else {
 			p.mu.Lock()
 		}
@@ -69,14 +118,14 @@ func (p *Pool) runWorker(w *worker, e entry) {
 				p.recheckWaitersLocked()
 			}
 			p.mu.Unlock()
-			return
+			return false
 		}
 		if p.queued > 0 {
 			var depth int
 			e, depth = p.takeLocked()
 			p.mu.Unlock()
 			if p.metrics != nil {
-				p.metrics.QueueDepth(p.cfg.name, laneNames[e.lane], depth)
+				p.metrics.QueueDepth(p.cfg.name, laneNames[e.lane()], depth)
 			}
 			continue
 		}
@@ -84,9 +133,10 @@ func (p *Pool) runWorker(w *worker, e entry) {
 			p.live--
 			w.stopped = true
 			p.mu.Unlock()
-			return
+			return false
 		}
 		p.idle = append(p.idle, w)
+		p.nidle++
 		if !p.static {
 			w.idleAt = p.now()
 			p.armReaperLocked()
@@ -97,7 +147,7 @@ func (p *Pool) runWorker(w *worker, e entry) {
 		p.mu.Unlock()
 		e = <-w.ch
 		if e.fn == nil {
-			return
+			return false
 		}
 	}
 }
@@ -112,7 +162,7 @@ func (p *Pool) takeLocked() (entry, int) {
 		p.credits = p.weights // a busy period ends: the next starts a fresh round
 	}
 	p.running++
-	p.lane[l].dequeued++
+	p.lanes[l].dequeued++
 	if p.nwaiting > 0 {
 		p.admitLocked()
 	}
@@ -122,27 +172,45 @@ func (p *Pool) takeLocked() (entry, int) {
 // finishLocked accounts for a task that returned or panicked.
 func (p *Pool) finishLocked(panicked bool) {
 	p.running--
-	p.n.completed++
+	p.done++
 	if panicked {
 		p.n.failed++
 		p.n.panicked++
 	}
 }
 
-// execute runs a task, timing it when timing is on, and reports whether it
-// panicked.
+// startTimed records the wait of the task w is about to run.
+func (p *Pool) startTimed(w *worker, e *entry) {
+	start := p.now()
+	wait := start - e.stamp()
+	p.hist[e.lane()][waitBucket(time.Duration(wait))].Add(1)
+	w.run = timedRun{start: start, wait: wait, lane: e.lane()}
+}
+
+// timed records the run of the task w has just finished.
+func (p *Pool) timed(w *worker, panicked bool) {
+	run := p.now() - w.run.start
+	p.busy.Add(run)
+	if p.metrics != nil {
+		p.metrics.TaskDone(p.cfg.name, laneNames[w.run.lane], time.Duration(w.run.wait), time.Duration(run), panicked)
+	}
+}
+
+// execute runs a task outside a worker's loop (inline in a submitting task,
+// or helping from Drain or Close), timing it when timing is on and
+// recovering a panic, and reports whether it panicked.
 func (p *Pool) execute(e *entry) bool {
 	if !p.timing {
 		return p.call(e.fn)
 	}
 	start := p.now()
-	wait := start - e.enq
-	p.hist[e.lane][waitBucket(time.Duration(wait))].Add(1)
+	wait := start - e.stamp()
+	p.hist[e.lane()][waitBucket(time.Duration(wait))].Add(1)
 	panicked := p.call(e.fn)
 	run := p.now() - start
 	p.busy.Add(run)
 	if p.metrics != nil {
-		p.metrics.TaskDone(p.cfg.name, laneNames[e.lane], time.Duration(wait), time.Duration(run), panicked)
+		p.metrics.TaskDone(p.cfg.name, laneNames[e.lane()], time.Duration(wait), time.Duration(run), panicked)
 	}
 	return panicked
 }
@@ -185,7 +253,7 @@ func (p *Pool) workerExit(w *worker) {
 	defer p.mu.Unlock()
 	if n := w.inTasks; n > 0 {
 		p.running -= n
-		p.n.completed += uint64(n)
+		p.done += uint64(n)
 		p.n.failed += uint64(n)
 	}
 	if !w.stopped {
@@ -241,6 +309,7 @@ func (p *Pool) reap() {
 		rest := copy(p.idle, p.idle[n:])
 		clear(p.idle[rest:])
 		p.idle = p.idle[:rest]
+		p.nidle = rest
 	}
 	if p.live > p.minW && len(p.idle) > 0 {
 		p.reaperArmed = true
