@@ -13,7 +13,11 @@
 // (inclusive) and a limit. [FromStart] means "the oldest event still kept";
 // naming an event that retention has already removed returns a
 // [*TrimmedError] (errors.Is(err, ErrTrimmed)) that says where the kept events
-// begin, so a reader always knows it missed something.
+// begin, so a reader always knows it missed something. Retention trims each
+// stream from its oldest event, so trimming one stream can leave holes in the
+// global positions while older events of other streams stay: a reader of all
+// streams (ReadAll, a subscription to AllStreams) gets a *TrimmedError at
+// the hole too, never a silent jump over it.
 //
 // [EventStore.AppendExpected] gives optimistic concurrency: the append
 // succeeds only if the stream is at the expected version, otherwise it writes

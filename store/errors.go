@@ -7,8 +7,8 @@ import (
 	"github.com/novaevents/nova/shared"
 )
 
-// Sentinel errors. Every error a store returns matches one of these (or
-// shared.ErrInvalidEvent, or a context error) with errors.Is.
+// Sentinel errors. Every error a store's methods return matches one of these
+// (or shared.ErrInvalidEvent, or a context error) with errors.Is.
 var (
 	// ErrClosed is returned by every call on a closed store, and by Next of
 	// its subscriptions.
@@ -33,6 +33,17 @@ var (
 	ErrStreamFull = errors.New("store: stream full")
 	// ErrDecode is matched by every *DecodeError.
 	ErrDecode = errors.New("store: cannot decode event")
+	// ErrEncode is matched by the error of an append refused because an
+	// event's payload or metadata cannot be encoded; the error also matches
+	// the codec's (codec.ErrEncode). Nothing was written.
+	ErrEncode = errors.New("store: cannot encode event")
+	// ErrBackend is matched by the errors of the storage behind a store: a
+	// database that cannot be reached, a connection that drops, a statement
+	// that fails. The error also matches its cause (a *pgconn.PgError, for
+	// instance), and says which call failed. An append that fails with it may
+	// or may not have been committed if the failure came during the commit;
+	// reading the stream tells.
+	ErrBackend = errors.New("store: backend failed")
 	// ErrSubscriptionClosed is returned by Next after the subscription's
 	// Close.
 	ErrSubscriptionClosed = errors.New("store: subscription closed")

@@ -14,7 +14,9 @@ const (
 	AllStreams = "$all"
 
 	// FromStart, as the from argument of a read or a subscription, means the
-	// oldest event still kept. It never returns a *TrimmedError.
+	// oldest event still kept, so a read never starts with a *TrimmedError.
+	// (A read of all streams can still meet, further on, a position that
+	// retention removed from one stream: see ReadAll.)
 	FromStart int64 = 0
 	// FromEnd, as the from argument of Subscribe, means only events appended
 	// after Subscribe returns. A read from FromEnd returns nothing.
@@ -53,19 +55,27 @@ type EventStore interface {
 	// Read returns up to limit records of streamID (limit <= 0: all) in
 	// version order, starting at version from (FromStart: the oldest kept).
 	// A stream that does not exist reads as empty. If from names an event
-	// that retention removed, Read returns a *TrimmedError.
+	// that retention removed, Read returns a *TrimmedError. AllStreams is
+	// refused with ErrInvalidStreamID: ReadAll reads every stream.
 	Read(ctx context.Context, streamID string, from int64, limit int) ([]Record, error)
 
 	// ReadAll returns up to limit records (limit <= 0: all) of every stream
 	// in Position order, starting at position from (FromStart: the oldest
-	// kept). If from is below the oldest kept position it returns a
-	// *TrimmedError. Positions above it that retention removed from their
-	// stream are skipped.
+	// kept). The records sit at consecutive positions: retention trims each
+	// stream from its oldest event, so trimming one stream can leave holes
+	// between the positions of the others, and ReadAll never passes over one.
+	// If from itself was removed, it returns a *TrimmedError. If it reaches a
+	// removed position after from, it returns the records before it together
+	// with a *TrimmedError whose Requested is that position. Either way
+	// FirstAvailable is the next position kept (or the next to come), where
+	// a reader that accepts the loss goes on.
 	ReadAll(ctx context.Context, from int64, limit int) ([]Record, error)
 
 	// ReadTimeRange returns up to limit records (limit <= 0: all), in
 	// Position order, whose StoredAt is in [start, end). A zero start or end
-	// leaves that side open. It looks up the range, it does not scan.
+	// leaves that side open. It looks up the range, it does not scan. It
+	// returns the events kept in the range, passing over any that retention
+	// removed, without a *TrimmedError: a time range names no position.
 	ReadTimeRange(ctx context.Context, start, end time.Time, limit int) ([]Record, error)
 
 	// Replay calls fn with every record whose StoredAt is in [start, end),
@@ -104,9 +114,12 @@ type Subscription interface {
 	// ErrClosed once the store is closed, and a *TrimmedError if retention
 	// removed the next record before it was read (the subscription then
 	// stays at that point; subscribe again from TrimmedError.FirstAvailable
-	// to go on). A *DecodeError is returned once for a record that cannot be
-	// decoded, which is then passed. With an error the Record is the zero
-	// value, whose Event is nil.
+	// to go on). For AllStreams "the next record" is the one at the next
+	// Position: trimming one stream while an older event of another is kept
+	// leaves a hole in the positions, which Next reports in the same way
+	// rather than passing over it. A *DecodeError is returned once for a
+	// record that cannot be decoded, which is then passed. With an error the
+	// Record is the zero value, whose Event is nil.
 	Next(ctx context.Context) (Record, error)
 	// Close ends the subscription and wakes a waiting Next. Calling it again
 	// returns nil.
@@ -180,7 +193,8 @@ type Stats struct {
 	// ConcurrencyConflicts counts AppendExpected calls refused with a
 	// *ConcurrencyError.
 	ConcurrencyConflicts int64
-	// SubscriptionsActive is the number of open subscriptions.
+	// SubscriptionsActive is the number of open subscriptions: 0 once the
+	// store is closed, since closing it ends them all.
 	SubscriptionsActive int64
 	// LastPosition is the Position of the last event appended.
 	LastPosition int64

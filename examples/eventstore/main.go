@@ -32,7 +32,10 @@ func main() {
 	must(st.AppendExpected(ctx, "order-1", 2, shared.NewBaseEvent("e3", "order.shipped", nil)))
 	err := st.AppendExpected(ctx, "order-1", 2, shared.NewBaseEvent("e4", "order.cancelled", nil))
 	var conflict *store.ConcurrencyError
-	fmt.Println("stale write refused:", errors.As(err, &conflict), conflict.Expected, conflict.Actual)
+	if !errors.As(err, &conflict) {
+		log.Fatalf("a stale write was not refused with a conflict: %v", err)
+	}
+	fmt.Println("stale write refused: expected version", conflict.Expected, "but the stream is at", conflict.Actual)
 
 	recs, err := st.Read(ctx, "order-1", store.FromStart, 0)
 	must(err)

@@ -15,15 +15,17 @@ import (
 //	go test -run '^$' -bench . -benchmem -count 6 ./store/memory/
 //
 // The bodies live in internal/bench/store.go, beside their baselines, so that
-// `nova bench` measures the same code. BenchmarkAppend must stay within 2x of
-// BenchmarkAppendBaseline at no more than 1 alloc/op
-// (BenchmarkAppendBaselineEventsOnly is a floor, for reference);
-// BenchmarkReadLast10's two sizes must cost about the same.
+// `nova bench` measures the same code. BenchmarkAppend/impl=nova must stay
+// within 2x of BenchmarkAppend/impl=baseline (bench.MemoryAppendBaselineEventsOnly)
+// at no more than 1 alloc/op; BenchmarkReadLast10's two sizes must cost about
+// the same.
 
-// BenchmarkAppend: one event per call to one stream. impl=baseline is a
-// mutex-guarded chunked slice of bare events (the issue's yardstick);
-// impl=records is the same structure storing what the store keeps per event
-// (stream, version, timestamp), for reference.
+// BenchmarkAppend: one event per call to one stream. impl=baseline
+// (bench.MemoryAppendBaselineEventsOnly) is a mutex-guarded chunked slice of
+// bare events: the issue's yardstick, which impl=nova is judged against.
+// impl=records (bench.MemoryAppendBaseline) is the same structure storing
+// what the store keeps per event (stream, version, position, timestamp), for
+// reference only.
 func BenchmarkAppend(b *testing.B) {
 	b.Run("impl=baseline", bench.MemoryAppendBaselineEventsOnly)
 	b.Run("impl=nova", bench.MemoryAppend)

@@ -161,26 +161,57 @@ func compare(t *testing.T, ctx context.Context, st *memory.Store, m *model, rng 
 		}
 	}
 
-	// ReadAll from the start and from random positions.
+	// ReadAll from the start and from random positions: consecutive
+	// positions, and a TrimmedError at the first trimmed one, with the
+	// records before it.
 	all := m.kept(store.AllStreams)
-	got, err := st.ReadAll(ctx, store.FromStart, 0)
-	check("ReadAll(FromStart)", got, err, all, 0)
-	head := m.head()
-	for range 5 {
-		from := 1 + rng.Int64N(int64(len(m.recs))+2)
-		limit := rng.IntN(50)
-		var want []int64
-		for _, p := range all {
-			if p >= from && (limit == 0 || len(want) < limit) {
-				want = append(want, p)
-			}
-		}
-		trimmedFrom := int64(0)
-		if from < head {
-			trimmedFrom = head
-		}
+	readAll := func(from int64, limit int) {
+		t.Helper()
+		what := fmt.Sprintf("ReadAll(%d, %d)", from, limit)
 		got, err := st.ReadAll(ctx, from, limit)
-		check(fmt.Sprintf("ReadAll(%d, %d)", from, limit), got, err, want, trimmedFrom)
+		if from == store.FromStart {
+			from = m.head()
+		}
+		var want []int64
+		p := from
+		for ; p <= int64(len(m.recs)) && (limit == 0 || len(want) < limit); p++ {
+			if m.recs[p-1].trimmed {
+				break
+			}
+			want = append(want, p)
+		}
+		var te *store.TrimmedError
+		if p <= int64(len(m.recs)) && m.recs[p-1].trimmed && (limit == 0 || len(want) < limit) {
+			next := p
+			for next <= int64(len(m.recs)) && m.recs[next-1].trimmed {
+				next++
+			}
+			if !errors.As(err, &te) || te.Requested != p || te.FirstAvailable != next {
+				t.Fatalf("op %d: %s = %v, want a TrimmedError at %d, first available %d", op, what, err, p, next)
+			}
+			err = nil
+		}
+		check(what, got, err, want, 0)
+	}
+	readAll(store.FromStart, 0)
+	for range 5 {
+		readAll(1+rng.Int64N(int64(len(m.recs))+2), rng.IntN(50))
+	}
+	// And every kept event, going on past each hole.
+	var kept []store.Record
+	for from := store.FromStart; ; {
+		page, err := st.ReadAll(ctx, from, 100)
+		kept = append(kept, page...)
+		if n := len(page); n > 0 {
+			from = page[n-1].Position + 1
+		}
+		var te *store.TrimmedError
+		if errors.As(err, &te) {
+			from = te.FirstAvailable
+		} else if err != nil || len(page) == 0 {
+			check("ReadAll past the holes", kept, err, all, 0)
+			break
+		}
 	}
 
 	// Every stream, whole and from random versions.

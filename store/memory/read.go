@@ -60,8 +60,9 @@ func (s *Store) readStreamLocked(buf []store.Record, st *stream, from int64, lim
 	return buf, nil
 }
 
-// ReadAll returns up to limit records of every stream from position from
-// (see store.EventStore).
+// ReadAll returns up to limit records of every stream at consecutive
+// positions from position from, and a *store.TrimmedError at the first
+// position retention removed (see store.EventStore). It costs O(limit).
 func (s *Store) ReadAll(ctx context.Context, from int64, limit int) ([]store.Record, error) {
 	if err := checkRead(ctx, from); err != nil {
 		return nil, err
@@ -79,14 +80,28 @@ func (s *Store) ReadAll(ctx context.Context, from int64, limit int) ([]store.Rec
 	return recs, err
 }
 
+// readAllLocked appends to buf the records at consecutive positions from
+// position from, up to limit (<= 0: all). Appends never skip a position, so a
+// position below next without a live entry was trimmed: below the log's head,
+// or a hole left by trimming one stream while an older event of another is
+// kept. It is reported as a *store.TrimmedError, with the records before it.
 func (s *Store) readAllLocked(buf []store.Record, from int64, limit int) ([]store.Record, error) {
 	if from == store.FromStart {
 		from = s.log.head
 	}
-	if from < s.log.head {
-		return buf, &store.TrimmedError{StreamID: store.AllStreams, Requested: from, FirstAvailable: s.log.head}
+	end := s.log.next
+	if limit > 0 && int64(limit) < end-from {
+		end = from + int64(limit)
 	}
-	return s.scanLocked(buf, from, math.MaxInt64, math.MaxInt64, limit), nil
+	for pos := from; pos < end; pos++ {
+		e := s.log.at(pos)
+		if e == nil {
+			return buf, &store.TrimmedError{StreamID: store.AllStreams, Requested: pos,
+				FirstAvailable: s.log.nextLive(max(pos, s.log.head))}
+		}
+		buf = append(buf, s.record(e, pos))
+	}
+	return buf, nil
 }
 
 // scanLocked appends the live records from position from (>= head) whose
@@ -126,6 +141,9 @@ func (s *Store) ReadTimeRange(ctx context.Context, start, end time.Time, limit i
 func (s *Store) Replay(ctx context.Context, start, end time.Time, fn func(store.Record) error) error {
 	if fn == nil {
 		return fmt.Errorf("%w: nil replay function", store.ErrInvalidArgument)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	from, until := nanos(start, math.MinInt64), nanos(end, math.MaxInt64)
 	s.mu.Lock()

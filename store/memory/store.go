@@ -38,11 +38,11 @@ type Store struct {
 	// Guarded by mu.
 	appended int64
 	trimmed  int64
+	subs     int64 // open subscriptions; 0 once closed
 
 	read      atomic.Int64
 	rejected  atomic.Int64
 	conflicts atomic.Int64
-	subs      atomic.Int64
 
 	done      chan struct{} // closed by Close
 	sweepDone chan struct{} // closed when the retention goroutine ends; nil without one
@@ -197,9 +197,9 @@ func (s *Store) appendLocked(streamID string, expected int64, events []shared.Ev
 func (s *Store) now() int64 { return s.epochWall + int64(time.Since(s.epoch)) }
 
 // Close stops the retention goroutine, ends every subscription with
-// store.ErrClosed and makes later calls return store.ErrClosed. The events
-// are not copied anywhere: an in-memory store forgets them with its last
-// reference. Closing twice returns nil.
+// store.ErrClosed (Stats then counts none open) and makes later calls return
+// store.ErrClosed. The events are not copied anywhere: an in-memory store
+// forgets them with its last reference. Closing twice returns nil.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -207,6 +207,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.subs = 0 // closing ends every subscription
 	close(s.done)
 	s.mu.Unlock()
 	if s.sweepDone != nil {
@@ -227,7 +228,7 @@ func (s *Store) Stats() store.Stats {
 		EventsTrimmed:        s.trimmed,
 		AppendsRejected:      s.rejected.Load(),
 		ConcurrencyConflicts: s.conflicts.Load(),
-		SubscriptionsActive:  s.subs.Load(),
+		SubscriptionsActive:  s.subs,
 		LastPosition:         s.log.next - 1,
 	}
 }

@@ -45,7 +45,7 @@ func (s *Store) Subscribe(ctx context.Context, streamID string, from int64) (sto
 			sub.cursor = st.index.next
 		}
 	}
-	s.subs.Add(1)
+	s.subs++
 	return sub, nil
 }
 
@@ -124,7 +124,9 @@ func (sub *subscription) fill() (<-chan struct{}, error) {
 }
 
 // fetchLocked reads the next batch at the cursor into buf and moves the
-// cursor past it.
+// cursor past it. A batch of all streams ends before a trimmed position;
+// its records are delivered first, and the next fetch, at that position,
+// reports the *store.TrimmedError (a trimmed position never comes back).
 func (sub *subscription) fetchLocked() ([]store.Record, error) {
 	s := sub.st
 	if sub.buf == nil {
@@ -148,6 +150,7 @@ func (sub *subscription) fetchLocked() ([]store.Record, error) {
 			sub.cursor = last.Version + 1
 		}
 		s.read.Add(int64(n))
+		err = nil
 	}
 	return buf, err
 }
@@ -164,7 +167,12 @@ func (sub *subscription) Close() error {
 	sub.closeOnce.Do(func() {
 		sub.closed.Store(true)
 		close(sub.done)
-		sub.st.subs.Add(-1)
+		s := sub.st
+		s.mu.Lock()
+		if !s.closed { // Close already counted it out
+			s.subs--
+		}
+		s.mu.Unlock()
 	})
 	return nil
 }

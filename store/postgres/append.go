@@ -17,7 +17,9 @@ import (
 // Append adds events to the end of streamID in one transaction (see
 // store.EventStore). Payloads are encoded with the configured codec first; a
 // payload that cannot be encoded fails the whole batch with an error naming
-// the event. Cancelling ctx rolls the transaction back.
+// the event and matching store.ErrEncode and codec.ErrEncode. A database
+// failure matches store.ErrBackend. Cancelling ctx rolls the transaction
+// back.
 func (s *Store) Append(ctx context.Context, streamID string, events ...shared.Event) error {
 	return s.append(ctx, streamID, store.AnyVersion, events)
 }
@@ -49,12 +51,12 @@ func (s *Store) encode(events []shared.Event) (*encoded, error) {
 	for i, e := range events {
 		payload, name, err := s.cfg.Registry.Encode(s.cfg.Codec, e.Data())
 		if err != nil {
-			return nil, fmt.Errorf("postgres: event %q (%s): %w", e.ID(), e.Type(), err)
+			return nil, fmt.Errorf("%w %q (%s): %w", store.ErrEncode, e.ID(), e.Type(), err)
 		}
 		meta := []byte("null")
 		if md := e.Metadata(); md != nil {
 			if meta, err = json.Marshal(md); err != nil {
-				return nil, fmt.Errorf("postgres: event %q metadata: %w", e.ID(), err)
+				return nil, fmt.Errorf("%w %q (%s): metadata: %w", store.ErrEncode, e.ID(), e.Type(), err)
 			}
 		}
 		enc.ids[i], enc.types[i], enc.dataTypes[i] = e.ID(), e.Type(), name
@@ -99,7 +101,7 @@ func (s *Store) tryAppend(ctx context.Context, streamID string, expected int64, 
 		}
 		version, err := s.streamVersion(ctx, s.pool, streamID)
 		if err != nil {
-			return err
+			return backendError("AppendExpected", err)
 		}
 		if version != expected {
 			return &store.ConcurrencyError{StreamID: streamID, Expected: expected, Actual: version}
@@ -113,13 +115,15 @@ func (s *Store) tryAppend(ctx context.Context, streamID string, expected int64, 
 		last, err = s.appendTx(ctx, tx, streamID, expected, enc)
 		return err
 	})
-	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique (stream_id, version)
-			version, _ := s.streamVersion(context.WithoutCancel(ctx), s.pool, streamID)
-			return &store.ConcurrencyError{StreamID: streamID, Expected: expected, Actual: version}
-		}
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+	case errors.As(err, &pgErr) && pgErr.Code == uniqueViolation && pgErr.ConstraintName == versionKey:
+		return s.conflict(context.WithoutCancel(ctx), streamID, expected)
+	case errors.Is(err, store.ErrConcurrencyConflict):
 		return err
+	default:
+		return backendError("Append", err)
 	}
 	s.appended.Add(int64(len(events)))
 	s.seePosition(last)
@@ -175,6 +179,36 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, streamID string, expect
 		return 0, err
 	}
 	return last, nil
+}
+
+// uniqueViolation is PostgreSQL's SQLSTATE for a broken UNIQUE constraint,
+// and versionKey the name it gives UNIQUE (stream_id, version) of
+// nova_events. (A row at a taken position breaks the primary key instead:
+// that is no conflict of versions, and stays a store.ErrBackend error.)
+const (
+	uniqueViolation = "23505"
+	versionKey      = "nova_events_stream_id_version_key"
+)
+
+// conflict builds the error of an append that broke UNIQUE (stream_id,
+// version): a writer that does not take the position lock (another program,
+// or a hand-written INSERT) took one of the versions while the append's
+// transaction ran, and nothing of the append was written. The stream's
+// actual version is the larger of what nova_streams says and the highest
+// version in nova_events, since such a writer may not update nova_streams.
+// If that cannot be read, the error still matches
+// store.ErrConcurrencyConflict, and store.ErrBackend with the cause.
+func (s *Store) conflict(ctx context.Context, streamID string, expected int64) error {
+	var actual int64
+	err := s.pool.QueryRow(ctx, `SELECT greatest(
+			coalesce((SELECT version FROM `+s.t.streams+` WHERE stream_id = $1), 0),
+			coalesce((SELECT max(version) FROM `+s.t.events+` WHERE stream_id = $1), 0))`,
+		streamID).Scan(&actual)
+	if err != nil {
+		return fmt.Errorf("%w on stream %q: another writer took one of its versions, and reading its version failed: %w",
+			store.ErrConcurrencyConflict, streamID, backendError("Append", err))
+	}
+	return &store.ConcurrencyError{StreamID: streamID, Expected: expected, Actual: actual}
 }
 
 // streamVersion returns the version of streamID, 0 if it does not exist.

@@ -21,6 +21,12 @@
 // *store.DecodeError naming the event, with its bytes. Metadata is stored
 // as jsonb; timestamps as timestamptz, that is, to the microsecond.
 //
+// Errors are the store package's. A failure of the database itself (it
+// cannot be reached, a connection drops, a statement fails) matches
+// store.ErrBackend and still matches its cause, such as a *pgconn.PgError; a
+// payload that cannot be encoded matches store.ErrEncode; a cancelled
+// context gives the context's error.
+//
 // Subscriptions catch up by position and then follow LISTEN/NOTIFY: the
 // notification is only a hint to read again, so a lost one costs at most
 // Config.PollInterval of latency, never an event.

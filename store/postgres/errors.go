@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"context"
 	"errors"
+	"fmt"
 
 	"github.com/novaevents/nova/store"
 )
@@ -16,9 +18,22 @@ var (
 	ErrConcurrencyConflict = store.ErrConcurrencyConflict
 	ErrTrimmed             = store.ErrTrimmed
 	ErrDecode              = store.ErrDecode
+	ErrEncode              = store.ErrEncode
+	ErrBackend             = store.ErrBackend
 	ErrSubscriptionClosed  = store.ErrSubscriptionClosed
 )
 
 // ErrConfig is returned by New and Open for a configuration they cannot use
 // (a nil pool, a DSN that does not parse).
 var ErrConfig = errors.New("postgres: invalid configuration")
+
+// backendError wraps an error of PostgreSQL or pgx so that it matches
+// store.ErrBackend as well as its cause, and names the call that failed. A
+// context error (pgx's errors for a cancelled query match it) is returned
+// unchanged: cancelling is the caller's doing, not a failure of the database.
+func backendError(op string, err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w: postgres: %s: %w", store.ErrBackend, op, err)
+}

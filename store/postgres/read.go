@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -54,11 +55,12 @@ func (s *Store) decode(r *row) (store.Record, error) {
 	return rec, nil
 }
 
-// collect scans rows whose first column is a number the caller wants (the
-// stream's version info or the log's head) and the rest an optional event.
-// It returns the records decoded before the first that fails, and that
-// failure.
-func (s *Store) collect(rows pgx.Rows, head *[2]int64) ([]store.Record, error) {
+// collect scans rows whose first two columns are numbers the caller wants
+// (the stream's version info or the log's last position) and the rest an
+// optional event. It returns the records decoded before the first that
+// fails, and that failure: a *store.DecodeError, or a store.ErrBackend
+// error naming op.
+func (s *Store) collect(op string, rows pgx.Rows, head *[2]int64) ([]store.Record, error) {
 	defer rows.Close()
 	var (
 		recs   []store.Record
@@ -68,7 +70,7 @@ func (s *Store) collect(rows pgx.Rows, head *[2]int64) ([]store.Record, error) {
 		var r row
 		dest := append([]any{&head[0], &head[1]}, r.dest()...)
 		if err := rows.Scan(dest...); err != nil {
-			return recs, err
+			return recs, backendError(op, err)
 		}
 		if r.position == nil || decErr != nil {
 			continue
@@ -81,7 +83,7 @@ func (s *Store) collect(rows pgx.Rows, head *[2]int64) ([]store.Record, error) {
 		recs = append(recs, rec)
 	}
 	if err := rows.Err(); err != nil {
-		return recs, err
+		return recs, backendError(op, err)
 	}
 	return recs, decErr
 }
@@ -108,10 +110,10 @@ func (s *Store) readStream(ctx context.Context, streamID string, from int64, lim
 		WHERE st.stream_id = $1
 		ORDER BY e.version`, streamID, from, limitArg(limit))
 	if err != nil {
-		return nil, err
+		return nil, backendError("reading a stream", err)
 	}
 	var info [2]int64 // first kept version, version
-	recs, err := s.collect(rows, &info)
+	recs, err := s.collect("reading a stream", rows, &info)
 	if info[0] == 0 { // no such stream
 		return nil, err
 	}
@@ -122,31 +124,73 @@ func (s *Store) readStream(ctx context.Context, streamID string, from int64, lim
 	return recs, err
 }
 
-// readAll reads every stream from position from, with the oldest kept
-// position from the same snapshot.
+// readAll reads every stream at consecutive positions from position from,
+// with the log's last position from the same snapshot. Appends never skip a
+// position (they take them under the position lock), so a position up to the
+// last one without a row was trimmed: below the oldest kept, or a hole left
+// by trimming one stream while an older event of another is kept. It is
+// reported as a *store.TrimmedError, with the records before it.
 func (s *Store) readAll(ctx context.Context, from int64, limit int) ([]store.Record, error) {
-	rows, err := s.pool.Query(ctx, `SELECT h.head, h.head, `+eventColumns+`
-		FROM (SELECT coalesce((SELECT min(position) FROM `+s.t.events+`),
-		                      (SELECT last + 1 FROM `+s.t.position+`)) AS head) h
+	rows, err := s.pool.Query(ctx, `SELECT p.last, 0::bigint, `+eventColumns+`
+		FROM `+s.t.position+` p
 		LEFT JOIN LATERAL (
 			SELECT * FROM `+s.t.events+` ev
-			WHERE ev.position >= greatest($1, h.head)
+			WHERE ev.position >= $1
 			ORDER BY ev.position LIMIT $2
 		) e ON true
 		ORDER BY e.position`, from, limitArg(limit))
 	if err != nil {
+		return nil, backendError("reading all streams", err)
+	}
+	var last [2]int64
+	recs, err := s.collect("reading all streams", rows, &last)
+	if err != nil && !errors.Is(err, store.ErrDecode) {
 		return nil, err
 	}
-	var head [2]int64
-	recs, err := s.collect(rows, &head)
-	if from != store.FromStart && from < head[0] {
-		return nil, &store.TrimmedError{StreamID: store.AllStreams, Requested: from, FirstAvailable: head[0]}
-	}
+	recs, err = checkConsecutive(recs, err, from, limit, last[0])
 	s.read.Add(int64(len(recs)))
 	if n := len(recs); n > 0 {
 		s.seePosition(recs[n-1].Position)
 	}
 	return recs, err
+}
+
+// checkConsecutive cuts recs, read from position from with the given limit,
+// at the first position missing from them, and returns a *store.TrimmedError
+// for it. decErr is collect's *store.DecodeError for the row after recs, if
+// any; last is the log's last position.
+func checkConsecutive(recs []store.Record, decErr error, from int64, limit int, last int64) ([]store.Record, error) {
+	want := from
+	if from == store.FromStart && len(recs) > 0 {
+		want = recs[0].Position
+	}
+	trimmed := func(i int, next int64) ([]store.Record, error) {
+		return recs[:i], &store.TrimmedError{StreamID: store.AllStreams, Requested: want, FirstAvailable: next}
+	}
+	for i, r := range recs {
+		if r.Position != want {
+			return trimmed(i, r.Position)
+		}
+		want++
+	}
+	var de *store.DecodeError
+	switch {
+	case errors.As(decErr, &de):
+		if from == store.FromStart && len(recs) == 0 {
+			return recs, decErr
+		}
+		if de.Position != want {
+			return trimmed(len(recs), de.Position)
+		}
+		return recs, decErr
+	case limit > 0 && len(recs) == limit:
+		return recs, nil // the read stopped at its limit
+	case from == store.FromStart && len(recs) == 0:
+		return recs, nil // nothing is kept
+	case want <= last: // no row left, yet positions up to last were taken
+		return trimmed(len(recs), last+1)
+	}
+	return recs, nil
 }
 
 // Read returns up to limit records of streamID from version from (see
@@ -221,10 +265,10 @@ func (s *Store) readRange(ctx context.Context, from, stop int64, start, end time
 		  AND ($3::timestamptz IS NULL OR e.stored_at >= $3) AND ($4::timestamptz IS NULL OR e.stored_at < $4)
 		ORDER BY e.position LIMIT $5`, from, stopArg, timeArg(start), timeArg(end), limitArg(limit))
 	if err != nil {
-		return nil, err
+		return nil, backendError("reading a time range", err)
 	}
 	var unused [2]int64
-	return s.collect(rows, &unused)
+	return s.collect("reading a time range", rows, &unused)
 }
 
 // Replay calls fn with the records stored in [start, end) that exist when it
@@ -240,7 +284,7 @@ func (s *Store) Replay(ctx context.Context, start, end time.Time, fn func(store.
 	}
 	var stop int64
 	if err := s.withPool(func() error {
-		return s.pool.QueryRow(ctx, `SELECT last FROM `+s.t.position).Scan(&stop)
+		return backendError("replay", s.pool.QueryRow(ctx, `SELECT last FROM `+s.t.position).Scan(&stop))
 	}); err != nil {
 		return err
 	}
@@ -289,9 +333,10 @@ func (s *Store) GetStreams(ctx context.Context) ([]store.StreamInfo, error) {
 	defer s.leave()
 	rows, err := s.pool.Query(ctx, s.infoQuery(`ORDER BY st.stream_id COLLATE "C"`))
 	if err != nil {
-		return nil, err
+		return nil, backendError("listing streams", err)
 	}
-	return pgx.CollectRows(rows, scanInfo)
+	infos, err := pgx.CollectRows(rows, scanInfo)
+	return infos, backendError("listing streams", err)
 }
 
 // GetStreamInfo describes one stream, or returns store.ErrStreamNotFound.
@@ -308,13 +353,13 @@ func (s *Store) GetStreamInfo(ctx context.Context, streamID string) (store.Strea
 	defer s.leave()
 	rows, err := s.pool.Query(ctx, s.infoQuery(`WHERE st.stream_id = $1`), streamID)
 	if err != nil {
-		return store.StreamInfo{}, err
+		return store.StreamInfo{}, backendError("describing a stream", err)
 	}
 	info, err := pgx.CollectExactlyOneRow(rows, scanInfo)
 	if isNoRows(err) {
 		return store.StreamInfo{}, fmt.Errorf("%w: %q", store.ErrStreamNotFound, streamID)
 	}
-	return info, err
+	return info, backendError("describing a stream", err)
 }
 
 func (s *Store) infoQuery(tail string) string {

@@ -70,7 +70,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 		notify: newNotifier(),
 	}
 	if err := s.migrate(ctx); err != nil {
-		return nil, fmt.Errorf("postgres: creating schema %s: %w", s.t.schema, err)
+		return nil, backendError("creating schema "+s.t.schema, err)
 	}
 	return s, nil
 }
@@ -85,7 +85,7 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: connecting: %w", err)
+		return nil, backendError("connecting", err)
 	}
 	s, err := New(ctx, pool, cfg)
 	if err != nil {
@@ -97,7 +97,7 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 }
 
 // Close refuses new calls with store.ErrClosed, ends subscriptions with
-// store.ErrClosed, waits for the calls in progress, stops the LISTEN
+// store.ErrClosed (Stats then counts none open), waits for the calls in progress, stops the LISTEN
 // goroutine and closes its connection, and closes the pool if Open made it.
 // Everything appended before Close is in the database. Closing twice
 // returns nil.
@@ -112,6 +112,10 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 
 	s.inflight.Wait()
+	// Closing ends every subscription. A Subscribe that entered before
+	// closed was set has counted itself by now; a subscription closed from
+	// now on does not count itself out again.
+	s.subs.Store(0)
 	s.listenMu.Lock()
 	if s.listening {
 		s.stopListen()

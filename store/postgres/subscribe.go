@@ -126,13 +126,13 @@ func (s *Store) Subscribe(ctx context.Context, streamID string, from int64) (sto
 	}
 	defer s.leave()
 	if err := s.ensureListening(ctx); err != nil {
-		return nil, err
+		return nil, backendError("opening the LISTEN connection", err)
 	}
 	sub := &subscription{s: s, streamID: streamID, cursor: from, done: make(chan struct{})}
 	if from == store.FromStart || from == store.FromEnd {
 		var err error
 		if sub.cursor, err = s.resolve(ctx, streamID, from); err != nil {
-			return nil, err
+			return nil, backendError("subscribing", err)
 		}
 	}
 	s.subs.Add(1)
@@ -226,7 +226,10 @@ func (sub *subscription) Next(ctx context.Context) (store.Record, error) {
 }
 
 // fetch reads the next batch at the cursor into buf and moves the cursor
-// past it, and past a record that cannot be decoded (kept in pending).
+// past it, and past a record that cannot be decoded (kept in pending). A
+// batch of all streams ends before a trimmed position; its records are
+// delivered first, and the next fetch, at that position, reports the
+// *store.TrimmedError (a trimmed position never comes back).
 func (sub *subscription) fetch(ctx context.Context) error {
 	s := sub.s
 	if !s.enter() {
@@ -260,6 +263,9 @@ func (sub *subscription) fetch(ctx context.Context) error {
 		}
 		return nil
 	}
+	if len(recs) > 0 && errors.Is(err, store.ErrTrimmed) {
+		return nil
+	}
 	return err
 }
 
@@ -268,7 +274,12 @@ func (sub *subscription) Close() error {
 	sub.closeOnce.Do(func() {
 		sub.closed.Store(true)
 		close(sub.done)
-		sub.s.subs.Add(-1)
+		s := sub.s
+		s.mu.RLock()
+		if !s.closed { // Close already counted it out
+			s.subs.Add(-1)
+		}
+		s.mu.RUnlock()
 	})
 	return nil
 }

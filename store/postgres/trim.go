@@ -82,5 +82,5 @@ func (s *Store) trim(ctx context.Context, f func(pgx.Tx) error) error {
 		}
 		return f(tx)
 	})
-	return err
+	return backendError("trimming", err)
 }

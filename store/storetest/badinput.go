@@ -9,6 +9,13 @@ import (
 	"github.com/novaevents/nova/store"
 )
 
+// badCall is a call that must be refused with an error matching want.
+type badCall struct {
+	name string
+	call func() error
+	want error
+}
+
 func (s *suite) testBadInput(t *testing.T) {
 	st, ctx := s.open(t)
 	good := newEvent("good", 1)
@@ -16,11 +23,7 @@ func (s *suite) testBadInput(t *testing.T) {
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 
-	cases := []struct {
-		name string
-		call func() error
-		want error
-	}{
+	cases := []badCall{
 		{"a nil event", func() error { return st.Append(ctx, "s", nil) }, shared.ErrInvalidEvent},
 		{"a typed nil event", func() error { return st.Append(ctx, "s", typedNil) }, shared.ErrInvalidEvent},
 		{"an event without an ID", func() error { return st.Append(ctx, "s", shared.NewBaseEvent("", "t", nil)) }, shared.ErrInvalidEvent},
@@ -39,6 +42,35 @@ func (s *suite) testBadInput(t *testing.T) {
 		{"a subscription from a negative version", func() error { _, err := st.Subscribe(ctx, "s", -3); return err }, store.ErrInvalidArgument},
 		{"GetStreamInfo of an empty stream ID", func() error { _, err := st.GetStreamInfo(ctx, ""); return err }, store.ErrInvalidStreamID},
 		{"Replay without a callback", func() error { return st.Replay(ctx, time.Time{}, time.Time{}, nil) }, store.ErrInvalidArgument},
+		{"a read of AllStreams as one stream (ReadAll reads every stream)", func() error {
+			_, err := st.Read(ctx, store.AllStreams, store.FromStart, 0)
+			return err
+		}, store.ErrInvalidStreamID},
+		{"GetStreamInfo of AllStreams", func() error { _, err := st.GetStreamInfo(ctx, store.AllStreams); return err }, store.ErrInvalidStreamID},
+		{"an all-streams subscription from a negative position", func() error {
+			_, err := st.Subscribe(ctx, store.AllStreams, -2)
+			return err
+		}, store.ErrInvalidArgument},
+		{"a read with a cancelled context", func() error { _, err := st.Read(cancelled, "s", store.FromStart, 0); return err }, context.Canceled},
+		{"ReadAll with a cancelled context", func() error { _, err := st.ReadAll(cancelled, store.FromStart, 0); return err }, context.Canceled},
+		{"ReadTimeRange with a cancelled context", func() error {
+			_, err := st.ReadTimeRange(cancelled, time.Time{}, time.Time{}, 0)
+			return err
+		}, context.Canceled},
+		{"GetStreams with a cancelled context", func() error { _, err := st.GetStreams(cancelled); return err }, context.Canceled},
+		{"GetStreamInfo with a cancelled context", func() error { _, err := st.GetStreamInfo(cancelled, "s"); return err }, context.Canceled},
+		{"Replay with a cancelled context", func() error {
+			return st.Replay(cancelled, time.Time{}, time.Time{}, func(store.Record) error { return nil })
+		}, context.Canceled},
+		{"a subscription with a cancelled context", func() error { _, err := st.Subscribe(cancelled, "s", store.FromStart); return err }, context.Canceled},
+	}
+	if tr, ok := st.(store.Trimmer); ok {
+		cases = append(cases, []badCall{
+			{"TrimStream of an empty stream ID", func() error { _, err := tr.TrimStream(ctx, "", 1); return err }, store.ErrInvalidStreamID},
+			{"TrimStream of AllStreams", func() error { _, err := tr.TrimStream(ctx, store.AllStreams, 1); return err }, store.ErrInvalidStreamID},
+			{"TrimStream with a cancelled context", func() error { _, err := tr.TrimStream(cancelled, "s", 1); return err }, context.Canceled},
+			{"TrimBefore with a cancelled context", func() error { _, err := tr.TrimBefore(cancelled, time.Now()); return err }, context.Canceled},
+		}...)
 	}
 	for _, c := range cases {
 		t.Run(c.name+" is refused", func(t *testing.T) {

@@ -39,6 +39,27 @@ func (s *suite) testClose(t *testing.T) {
 		}
 	})
 
+	t.Run("closing the store counts its subscriptions out of Stats", func(t *testing.T) {
+		st, ctx := s.open(t)
+		stream := mustSubscribe(t, ctx, st, "s", store.FromStart)
+		mustSubscribe(t, ctx, st, store.AllStreams, store.FromStart)
+		if got := st.Stats().SubscriptionsActive; got != 2 {
+			t.Fatalf("SubscriptionsActive = %d with two open, want 2", got)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if got := st.Stats().SubscriptionsActive; got != 0 {
+			t.Errorf("after the store's Close, SubscriptionsActive = %d, want 0", got)
+		}
+		if err := stream.Close(); err != nil { // an ended subscription is not counted out twice
+			t.Errorf("closing a subscription after the store: %v", err)
+		}
+		if got := st.Stats().SubscriptionsActive; got != 0 {
+			t.Errorf("after closing a subscription of the closed store, SubscriptionsActive = %d, want 0", got)
+		}
+	})
+
 	t.Run("closing twice returns nil", func(t *testing.T) {
 		st, _ := s.open(t)
 		if err := st.Close(); err != nil {

@@ -11,9 +11,11 @@
 // are gap-free in a fresh store and never change, atomic batches, optimistic
 // concurrency under concurrent writers, subscriptions that catch up and then
 // follow live appends with every event exactly once and in order (a late
-// subscriber, a slow one, many writers), retention that keeps positions (for
-// stores that implement store.Trimmer), limits (with WithLimits), Close, and
-// bad input refused with the documented errors and without writing anything.
+// subscriber, a slow one, many writers), retention that keeps positions and
+// reports every event it removed, also the holes that trimming one stream
+// leaves in the positions of all streams (for stores that implement
+// store.Trimmer), limits (with WithLimits), Close, and bad input refused with
+// the documented errors and without writing anything.
 //
 // Each subtest gets a fresh store from newStore, which should register its
 // own cleanup; the suite also closes it. Stores that encode events must
