@@ -26,6 +26,7 @@ import (
 // allocate and reads no clock unless the breaker's failure-rate window is
 // on.
 func (m *Manager) Attempt(ctx context.Context, l shared.Listener, e shared.Event) error {
+	m.init()
 	if isNilListener(l) {
 		return ErrNilListener
 	}
@@ -72,6 +73,10 @@ func (m *Manager) attempt(ctx context.Context, r *reg, l shared.Listener, e shar
 	}
 
 	r.started.Add(1)
+	// Deferred, so that whatever panics on the way out (a Metrics hook),
+	// the attempt stops counting as in flight and its slot is given back:
+	// Stop never waits for an attempt that is over.
+	defer m.finish(r)
 	var start time.Time
 	if m.metrics != nil {
 		start = time.Now()
@@ -84,9 +89,6 @@ func (m *Manager) attempt(ctx context.Context, r *reg, l shared.Listener, e shar
 	}
 	if m.metrics != nil {
 		m.metrics.EventHandled(m.name, l.ID(), e.Type(), time.Since(start), err)
-	}
-	if r.sem != nil {
-		<-r.sem
 	}
 	if r.breaker != nil {
 		r.breaker.record(gen, err, err != nil && callerDone(ctx, err))
@@ -102,11 +104,19 @@ func (m *Manager) attempt(ctx context.Context, r *reg, l shared.Listener, e shar
 			*held = true
 		}
 	}
+	return err
+}
+
+// finish ends an attempt that reached the handler: its concurrency slot is
+// given back and it stops counting as in flight.
+func (m *Manager) finish(r *reg) {
+	if r.sem != nil {
+		<-r.sem
+	}
 	r.finished.Add(1)
 	if m.stopping.Load() {
 		m.signal()
 	}
-	return err
 }
 
 // callWithTimeout gives one attempt a deadline of d. Like shared.Timeout, a
@@ -172,6 +182,9 @@ func (e *RetryError) Is(target error) bool {
 // Unwrap returns the last error.
 func (e *RetryError) Unwrap() error { return e.Err }
 
+// AttemptCount returns Attempts: a *RetryError is an AttemptCounter.
+func (e *RetryError) AttemptCount() int { return e.Attempts }
+
 func errString(err error) string {
 	if err == nil {
 		return "<nil>"
@@ -179,26 +192,37 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// next decides what follows attempt n failing with err: the wait, the
-// number of the next attempt, and whether there is one. An attempt refused
+// verdict is what follows a failed attempt.
+type verdict struct {
+	delay     time.Duration // before the next attempt
+	next      int           // the number of the next attempt
+	retry     bool          // false: give up
+	exhausted bool          // giving up because the attempts ran out
+	cause     error         // giving up with this error
+}
+
+// next decides what follows attempt n failing with err. An attempt refused
 // by an open breaker is tried again under the same number in HoldWhileOpen
-// mode, after the breaker's cool-down.
-func (r *reg) next(n int, err error) (time.Duration, int, bool) {
+// mode, after the breaker's cool-down: that is for callers that keep the
+// event (Next, Retry); Handle returns instead (see retryInline).
+func (r *reg) next(n int, err error) verdict {
 	if r.breaker != nil && errors.Is(err, ErrCircuitOpen) {
 		if r.cfg.Circuit.WhileOpen == DeadLetterWhileOpen {
-			return 0, n, false
+			return verdict{next: n, cause: err}
 		}
 		var coe *CircuitOpenError
 		if errors.As(err, &coe) && coe.RetryAfter > 0 {
-			return coe.RetryAfter, n, true
+			return verdict{delay: coe.RetryAfter, next: n, retry: true}
 		}
-		return r.cfg.RetryPolicy.Delay(1), n, true
+		return verdict{delay: r.cfg.RetryPolicy.Delay(1), next: n, retry: true}
 	}
-	d, ok := r.cfg.RetryPolicy.Next(n, err)
-	return d, n + 1, ok
+	d, retry, exhausted, cause := r.cfg.RetryPolicy.decide(n, err)
+	return verdict{delay: d, next: n + 1, retry: retry, exhausted: exhausted, cause: cause}
 }
 
-func (r *reg) giveUp(id string, e shared.Event, n int, err error) *RetryError {
+// giveUp is the *RetryError of an event given up after attempt n failed
+// with err.
+func (r *reg) giveUp(id string, e shared.Event, n int, err error, exhausted bool) *RetryError {
 	attempts := n
 	if errors.Is(err, ErrCircuitOpen) {
 		attempts = n - 1 // the last one never reached the handler
@@ -207,9 +231,15 @@ func (r *reg) giveUp(id string, e shared.Event, n int, err error) *RetryError {
 		ListenerID: id,
 		EventID:    eventID(e),
 		Attempts:   attempts,
-		Exhausted:  n >= r.cfg.RetryPolicy.Attempts() && r.cfg.RetryPolicy.Retryable(err),
+		Exhausted:  exhausted,
 		Err:        err,
 	}
+}
+
+// stoppedGiveUp is the *RetryError of an event dead-lettered because Stop
+// ran out of time, or ran before a retry could be scheduled.
+func (r *reg) stoppedGiveUp(id string, e shared.Event, n int, err error) *RetryError {
+	return r.giveUp(id, e, n, fmt.Errorf("%w: %w", ErrStopped, err), false)
 }
 
 func eventID(e shared.Event) string {
@@ -228,12 +258,13 @@ func eventID(e shared.Event) string {
 // the caller should retry it under the same n rather than n+1. Unregistered
 // listeners get the zero ListenerConfig's policy.
 func (m *Manager) Next(l shared.Listener, n int, err error) (delay time.Duration, retry bool) {
+	m.init()
 	id := ""
 	if !shared.IsNil(l) {
 		id = l.ID()
 	}
-	d, _, ok := m.regFor(id).next(n, err)
-	return d, ok
+	v := m.regFor(id).next(n, err)
+	return v.delay, v.retry
 }
 
 // Handle runs the whole policy of l on e on the calling goroutine, for
@@ -242,9 +273,18 @@ func (m *Manager) Next(l shared.Listener, n int, err error) (delay time.Duration
 // returns nil once an attempt succeeded, or the *RetryError it
 // dead-lettered.
 //
-// While the circuit is open, in HoldWhileOpen mode Handle waits for the
-// cool-down and tries again without using up attempts; in
-// DeadLetterWhileOpen mode it gives up at once.
+// While the circuit is open, Handle does not wait for the cool-down. In
+// HoldWhileOpen mode (the default) it returns at once an error matching
+// ErrCircuitOpen (errors.As finds the *CircuitOpenError, with RetryAfter,
+// and the last handler error if attempts failed first); the event is not
+// dead-lettered: the caller still has it and decides when to try again. It
+// also returns so, before waiting, when a retry's backoff would end before
+// the breaker lets a probe through. In DeadLetterWhileOpen mode it
+// dead-letters the event and returns the *RetryError, which also matches
+// ErrCircuitOpen.
+//
+// A RetryCondition that panics means "not retryable": the event is
+// dead-lettered with a *RetryError wrapping a *CallbackPanicError.
 //
 // If ctx ends, Handle returns at once with an error matching ctx.Err() and
 // the last attempt's error: the event is neither retried nor
@@ -254,6 +294,7 @@ func (m *Manager) Next(l shared.Listener, n int, err error) (delay time.Duration
 // An unregistered listener gets the zero ListenerConfig: three attempts,
 // default backoff, and an event it gives up on is discarded (counted).
 func (m *Manager) Handle(ctx context.Context, l shared.Listener, e shared.Event) error {
+	m.init()
 	if isNilListener(l) {
 		return ErrNilListener
 	}
@@ -303,6 +344,7 @@ func (m *Manager) retryInline(ctx context.Context, r *reg, l shared.Listener, e 
 	}()
 	id := l.ID()
 	cut := *m.cut.Load()
+	var last error // the last error of an attempt that reached the handler
 	for n, first := 1, true; ; first = false {
 		if !first {
 			if err = m.attempt(ctx, r, l, e, nil); err == nil {
@@ -312,17 +354,29 @@ func (m *Manager) retryInline(ctx context.Context, r *reg, l shared.Listener, e 
 		if ctx.Err() != nil {
 			return fmt.Errorf("listener: %q stopped handling event %q: %w (last error: %w)", id, e.ID(), ctx.Err(), err)
 		}
-		d, next, ok := r.next(n, err)
-		if !ok {
-			gerr := r.giveUp(id, e, n, err)
+		hold := r.breaker != nil && r.cfg.Circuit.WhileOpen == HoldWhileOpen
+		if hold && errors.Is(err, ErrCircuitOpen) {
+			return refusedWhileOpen(id, e, err, last)
+		}
+		last = err
+		v := r.next(n, err)
+		if !v.retry {
+			gerr := r.giveUp(id, e, n, v.cause, v.exhausted)
 			m.deadLetter(r, id, e, gerr)
 			return gerr
+		}
+		if hold {
+			// A retry the open breaker would refuse after the backoff is
+			// refused now: the caller is not kept waiting for nothing.
+			if after := r.breaker.retryAfter(); after > v.delay {
+				return refusedWhileOpen(id, e, &CircuitOpenError{ListenerID: r.id, RetryAfter: after}, last)
+			}
 		}
 		r.retries.Add(1)
 		if m.metrics != nil {
 			m.metrics.EventRetried(m.name, id)
 		}
-		t := time.NewTimer(d)
+		t := time.NewTimer(v.delay)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -330,11 +384,20 @@ func (m *Manager) retryInline(ctx context.Context, r *reg, l shared.Listener, e 
 			return fmt.Errorf("listener: %q stopped handling event %q: %w (last error: %w)", id, e.ID(), ctx.Err(), err)
 		case <-cut:
 			t.Stop()
-			gerr := r.giveUp(id, e, n, fmt.Errorf("%w: %w", ErrStopped, err))
-			gerr.Exhausted = false
+			gerr := r.stoppedGiveUp(id, e, n, err)
 			m.deadLetter(r, id, e, gerr)
 			return gerr
 		}
-		n = next
+		n = v.next
 	}
+}
+
+// refusedWhileOpen is Handle's error for an event the open breaker refused
+// in HoldWhileOpen mode: open, the *CircuitOpenError itself if no attempt
+// reached the handler, else it wrapped with last, the handler's last error.
+func refusedWhileOpen(id string, e shared.Event, open, last error) error {
+	if last == nil {
+		return open
+	}
+	return fmt.Errorf("listener: %q did not handle event %q: %w (last error: %w)", id, e.ID(), open, last)
 }

@@ -27,6 +27,7 @@ type bindState struct {
 
 // Bind returns a Binding for listener ID id.
 func (m *Manager) Bind(id string) *Binding {
+	m.init()
 	return &Binding{m: m, id: id}
 }
 

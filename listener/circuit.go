@@ -45,9 +45,19 @@ type OpenAction int
 
 const (
 	// HoldWhileOpen keeps the event for redelivery once the breaker lets
-	// probes through again. The refused attempt does not count against
-	// RetryPolicy.MaxAttempts: the handler never saw the event. It is the
-	// default.
+	// probes through again, wherever it is kept. The refused attempt does
+	// not count against RetryPolicy.MaxAttempts: the handler never saw the
+	// event. It is the default.
+	//
+	// Who holds the event depends on the caller. A synchronous caller
+	// (Manager.Handle, Binding.Handle: the emitter's Emit) still has the
+	// event, and is not blocked for the cool-down: Handle returns at once
+	// with an error matching ErrCircuitOpen (errors.As finds the
+	// *CircuitOpenError and its RetryAfter), without dead-lettering, and
+	// the caller decides when to try again. Callers that own their queue
+	// hold it: Next tells the bus to retry after the cool-down (the bus
+	// keeps the event in its partition), and Retry keeps it scheduled for
+	// the asynchronous emitter.
 	HoldWhileOpen OpenAction = iota
 	// DeadLetterWhileOpen sends the event to the dead letter at once.
 	DeadLetterWhileOpen
@@ -101,10 +111,16 @@ type CircuitConfig struct {
 	HalfOpenProbes int
 	// IsFailure decides which errors count against the breaker. nil counts
 	// every error. Either way an attempt that failed only because the
-	// caller's own context was cancelled is not counted.
+	// caller's own context was cancelled is not counted. If IsFailure
+	// panics, the panic is recovered (and logged with ManagerConfig.Logger)
+	// and the error counts as a failure.
 	IsFailure func(error) bool
 	// WhileOpen says what happens to events refused by the open breaker.
-	// The default is HoldWhileOpen.
+	// The default is HoldWhileOpen, under which a synchronous Handle
+	// returns an error matching ErrCircuitOpen at once (the caller keeps
+	// the event) while Next and Retry hold the event until the cool-down
+	// is over; with DeadLetterWhileOpen every caller dead-letters it at
+	// once. See HoldWhileOpen.
 	WhileOpen OpenAction
 	// OnStateChange, if set, is told of every transition. It runs on a
 	// goroutine the manager owns, behind a bounded queue: it never blocks an
@@ -156,6 +172,8 @@ func (c CircuitConfig) validate() error {
 		return &ConfigError{"Circuit.SuccessThreshold", "negative"}
 	case c.HalfOpenProbes < 0:
 		return &ConfigError{"Circuit.HalfOpenProbes", "negative"}
+	case c.WhileOpen < HoldWhileOpen || c.WhileOpen > DeadLetterWhileOpen:
+		return &ConfigError{"Circuit.WhileOpen", "unknown action " + c.WhileOpen.String()}
 	case c.HalfOpenProbes > 0 && c.SuccessThreshold > c.HalfOpenProbes:
 		return &ConfigError{"Circuit.HalfOpenProbes", "lower than SuccessThreshold: the breaker could never close"}
 	}
@@ -168,9 +186,10 @@ const windowBuckets = 10
 // path is lock-free unless the failure-rate window is on; everything else
 // takes mu.
 type breaker struct {
-	cfg    CircuitConfig
-	id     string
-	notify func(from, to CircuitState)
+	cfg      CircuitConfig
+	id       string
+	notify   func(from, to CircuitState)
+	panicked func(v any) // told of a recovered IsFailure panic; may be nil
 
 	state       atomic.Int32
 	gen         atomic.Uint64 // bumped on every transition; outcomes of older generations are ignored
@@ -255,7 +274,7 @@ func (b *breaker) retryAfter() time.Duration {
 // says nothing about the listener and only gives the probe slot back.
 func (b *breaker) record(g uint64, err error, callerDone bool) {
 	neutral := err != nil && callerDone
-	failed := err != nil && !neutral && (b.cfg.IsFailure == nil || b.cfg.IsFailure(err))
+	failed := err != nil && !neutral && b.isFailure(err)
 	if !failed && !neutral && b.bucketW == 0 && CircuitState(b.state.Load()) == CircuitClosed {
 		// The hot path: a success while closed just ends the run of failures.
 		if b.consecutive.Load() != 0 && b.gen.Load() == g {
@@ -295,6 +314,24 @@ func (b *breaker) record(g uint64, err error, callerDone bool) {
 			}
 		}
 	}
+}
+
+// isFailure applies cfg.IsFailure to a non-nil err. A panicking IsFailure
+// counts err as a failure: the attempt still gets recorded, and the caller's
+// bookkeeping still runs.
+func (b *breaker) isFailure(err error) (failed bool) {
+	if b.cfg.IsFailure == nil {
+		return true
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			failed = true
+			if b.panicked != nil {
+				b.panicked(v)
+			}
+		}
+	}()
+	return b.cfg.IsFailure(err)
 }
 
 func (b *breaker) coolDownOverLocked(now time.Time) {

@@ -304,3 +304,77 @@ func TestCircuitEnumsHaveNames(t *testing.T) {
 		t.Error("OpenAction names are wrong")
 	}
 }
+
+// A panicking IsFailure counts the error as a failure; the attempt still
+// ends (in flight back to 0, its concurrency slot given back), so the caller
+// gets the handler's error and Stop does not wait for a ghost attempt.
+func TestPanickingIsFailureCountsAsAFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := &scripted{id: "l"}
+		l.push(errBoom, errBoom)
+		m := newManager(t, l, listener.ListenerConfig{
+			Concurrency: 1,
+			RetryPolicy: listener.RetryPolicy{MaxAttempts: 1},
+			Circuit: listener.CircuitConfig{Enabled: true, FailureThreshold: 2,
+				IsFailure: func(error) bool { panic("classifier bug") }},
+		})
+		if err := m.Attempt(context.Background(), l, event("a")); !errors.Is(err, errBoom) {
+			t.Fatalf("Attempt = %v, want boom", err)
+		}
+		if err := m.Handle(context.Background(), l, event("b")); !errors.Is(err, errBoom) {
+			t.Fatalf("Handle = %v, want boom (the slot given back, the panic recovered)", err)
+		}
+		st := m.Stats().Listeners[0]
+		if st.InFlight != 0 || st.Attempts != 2 || st.Failures != 2 {
+			t.Errorf("InFlight=%d Attempts=%d Failures=%d, want 0, 2, 2", st.InFlight, st.Attempts, st.Failures)
+		}
+		if st.Circuit != listener.CircuitOpen {
+			t.Errorf("breaker is %v, want open: both failures counted", st.Circuit)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := m.Stop(ctx); err != nil {
+			t.Errorf("Stop = %v, want nil at once", err)
+		}
+	})
+}
+
+// The asynchronous path owns the event: under HoldWhileOpen, Retry keeps a
+// refused event scheduled until the cool-down is over, without using up its
+// attempts, where Handle would return at once.
+func TestRetryHoldsEventsWhileTheCircuitIsOpen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := &scripted{id: "l"}
+		l.push(errBoom)
+		m := newManager(t, l, listener.ListenerConfig{
+			RetryPolicy: listener.RetryPolicy{MaxAttempts: 2},
+			Circuit:     listener.CircuitConfig{Enabled: true, FailureThreshold: 1, CoolDown: time.Minute},
+			DeadLetter:  listener.DeadLetterConfig{Enabled: true},
+		})
+		if err := m.Attempt(context.Background(), l, event("opener")); !errors.Is(err, errBoom) {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		err := m.Attempt(context.Background(), l, event("x"))
+		if !errors.Is(err, listener.ErrCircuitOpen) {
+			t.Fatalf("Attempt = %v, want ErrCircuitOpen", err)
+		}
+		type handBack struct {
+			n  int
+			at time.Duration
+		}
+		back := make(chan handBack, 1)
+		if !m.Retry(l, event("x"), 1, err, func(n int) { back <- handBack{n, time.Since(start)} }) {
+			t.Fatal("Retry gave up on an event refused by the open breaker")
+		}
+		if got := <-back; got.n != 1 || got.at != time.Minute {
+			t.Errorf("handed back attempt %d after %v, want attempt 1 after the 1m cool-down", got.n, got.at)
+		}
+		if err := m.Attempt(context.Background(), l, event("x")); err != nil {
+			t.Errorf("the probe = %v, want nil", err)
+		}
+		if list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{}); len(list) != 0 {
+			t.Errorf("dead letters %+v, want none", list)
+		}
+	})
+}

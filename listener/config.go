@@ -79,6 +79,8 @@ func (c ListenerConfig) validate() error {
 		return &ConfigError{"RetryPolicy.Jitter", "unknown mode " + p.Jitter.String()}
 	case c.DeadLetter.QueueSize < 0:
 		return &ConfigError{"DeadLetter.QueueSize", "negative"}
+	case c.DeadLetter.Handler != nil && !c.DeadLetter.Enabled:
+		return &ConfigError{"DeadLetter.Handler", "set while DeadLetter.Enabled is false: it would never be called (set Enabled, or drop the Handler)"}
 	}
 	return c.Circuit.validate()
 }
@@ -104,6 +106,13 @@ type ManagerConfig struct {
 	// CallbackQueueSize bounds the circuit state changes waiting for their
 	// OnStateChange callback. 0 means DefaultCallbackQueueSize (256).
 	CallbackQueueSize int
+	// MaxPendingRetries bounds the retries scheduled with Retry that wait
+	// for their delay at once (Handle's retries wait on their callers'
+	// goroutines and are not counted). When it is reached, Retry does not
+	// schedule another: it dead-letters the event with a *RetryError
+	// wrapping ErrRetryQueueFull, counted in Stats.RetryQueueOverflow, and
+	// returns false. 0 (or negative) means DefaultMaxPendingRetries (10000).
+	MaxPendingRetries int
 }
 
 func (c ManagerConfig) withDefaults() ManagerConfig {
@@ -115,6 +124,9 @@ func (c ManagerConfig) withDefaults() ManagerConfig {
 	}
 	if c.CallbackQueueSize <= 0 {
 		c.CallbackQueueSize = DefaultCallbackQueueSize
+	}
+	if c.MaxPendingRetries <= 0 {
+		c.MaxPendingRetries = DefaultMaxPendingRetries
 	}
 	if c.DeadLetterStore == nil {
 		c.DeadLetterStore = NewMemoryStore(c.DeadLetterCapacity)

@@ -23,7 +23,10 @@ type DeadLetterConfig struct {
 	// Enabled turns dead-lettering on for the listener. Default false.
 	Enabled bool
 	// Handler, if set, is called with each dead-lettered event and its
-	// error (a *RetryError wrapping the last error). It runs on a
+	// error (a *RetryError wrapping the last error). It needs Enabled:
+	// Register refuses a Handler without it (a *ConfigError for
+	// "DeadLetter.Handler", matching ErrInvalidConfig) rather than
+	// silently never calling it. It runs on a
 	// goroutine the manager owns, one per listener, behind a queue of
 	// QueueSize: a slow Handler never blocks event processing. A dead
 	// letter that finds the queue full is still in the store and counted
@@ -42,6 +45,7 @@ type DeadLetterConfig struct {
 // letters stored. Callers running their own retry loop (the bus) call it
 // when Next says to give up.
 func (m *Manager) DeadLetter(l shared.Listener, e shared.Event, err error) {
+	m.init()
 	id := ""
 	if !shared.IsNil(l) {
 		id = l.ID()
@@ -78,9 +82,9 @@ func (m *Manager) store1(r *reg, id string, e shared.Event, err error, keep bool
 		Error:      errString(err),
 		At:         time.Now(),
 	}
-	var re *RetryError
-	if errors.As(err, &re) {
-		d.Attempts = re.Attempts
+	var ac AttemptCounter
+	if errors.As(err, &ac) {
+		d.Attempts = ac.AttemptCount()
 	}
 	r.deadLetters.Add(1)
 	if m.metrics != nil {
@@ -114,17 +118,20 @@ func (m *Manager) store1(r *reg, id string, e shared.Event, err error, keep bool
 
 // DeadLetters lists the stored dead letters f selects, the oldest first.
 func (m *Manager) DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error) {
+	m.init()
 	return m.store.List(ctx, f)
 }
 
 // InspectDeadLetter returns one stored dead letter, or an error matching
 // ErrDeadLetterNotFound.
 func (m *Manager) InspectDeadLetter(ctx context.Context, id string) (DeadLetter, error) {
+	m.init()
 	return m.store.Get(ctx, id)
 }
 
 // RemoveDeadLetter deletes one stored dead letter without redriving it.
 func (m *Manager) RemoveDeadLetter(ctx context.Context, id string) error {
+	m.init()
 	return m.store.Remove(ctx, id)
 }
 
@@ -134,6 +141,7 @@ func (m *Manager) RemoveDeadLetter(ctx context.Context, id string) error {
 // redrives of one entry publish it once; if publish fails it is put back
 // and the error returned.
 func (m *Manager) Redrive(ctx context.Context, id string, publish func(context.Context, shared.Event) error) error {
+	m.init()
 	if publish == nil {
 		return &ConfigError{"publish", "nil"}
 	}
@@ -159,6 +167,7 @@ func (m *Manager) Redrive(ctx context.Context, id string, publish func(context.C
 // returns how many were published. It goes on past failures and returns
 // them joined; it stops early if ctx ends.
 func (m *Manager) RedriveAll(ctx context.Context, f DeadLetterFilter, publish func(context.Context, shared.Event) error) (int, error) {
+	m.init()
 	list, err := m.store.List(ctx, f)
 	if err != nil {
 		return 0, err

@@ -20,8 +20,10 @@ type DeadLetter struct {
 	// Err is the last error; Error is its text.
 	Err   error  `json:"-"`
 	Error string `json:"error"`
-	// Attempts is the number of attempts made, when the error says so
-	// (a *RetryError); 0 when unknown.
+	// Attempts is the number of attempts made, when the error says so:
+	// the AttemptCount of the first AttemptCounter in Err's chain (a
+	// *RetryError, the bus's *DeadLetterError, or any error of the
+	// caller's that implements it); 0 when unknown.
 	Attempts int `json:"attempts,omitempty"`
 	// At is when the event was dead-lettered.
 	At time.Time `json:"at"`

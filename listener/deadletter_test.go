@@ -215,3 +215,56 @@ func TestDeadLetterOfAnUnregisteredListenerIsStored(t *testing.T) {
 		t.Errorf("stored %d, want 1", len(list))
 	}
 }
+
+// A Handler would never be called without Enabled: Register says so rather
+// than silently dropping it.
+func TestDeadLetterHandlerWithoutEnabledIsRefused(t *testing.T) {
+	m := newManager(t, nil, listener.ListenerConfig{})
+	l := &scripted{id: "l"}
+	err := m.Register(l, listener.ListenerConfig{DeadLetter: listener.DeadLetterConfig{Handler: func(shared.Event, error) {}}})
+	var ce *listener.ConfigError
+	if !errors.Is(err, listener.ErrInvalidConfig) || !errors.As(err, &ce) || ce.Field != "DeadLetter.Handler" {
+		t.Fatalf("Register = %v, want a *ConfigError for DeadLetter.Handler", err)
+	}
+	if _, ok := m.Lookup("l"); ok {
+		t.Error("the refused listener was registered")
+	}
+	if err := m.Register(l, listener.ListenerConfig{DeadLetter: listener.DeadLetterConfig{Enabled: true, Handler: func(shared.Event, error) {}}}); err != nil {
+		t.Errorf("Register with Enabled = %v", err)
+	}
+}
+
+// busLikeError stands for another dispatcher's dead-letter error (the bus's
+// *DeadLetterError): not a *RetryError, but it knows its attempts.
+type busLikeError struct {
+	attempts int
+	err      error
+}
+
+func (e *busLikeError) Error() string     { return "gave up: " + e.err.Error() }
+func (e *busLikeError) Unwrap() error     { return e.err }
+func (e *busLikeError) AttemptCount() int { return e.attempts }
+
+var _ listener.AttemptCounter = (*listener.RetryError)(nil)
+
+func TestDeadLetterAttemptsComeFromAnyAttemptCounter(t *testing.T) {
+	l := &scripted{id: "l"}
+	m := newManager(t, l, listener.ListenerConfig{DeadLetter: listener.DeadLetterConfig{Enabled: true}})
+	m.DeadLetter(l, event("foreign"), &busLikeError{attempts: 4, err: errBoom})
+	m.DeadLetter(l, event("wrapped"), fmt.Errorf("topic t: %w", &busLikeError{attempts: 2, err: errBoom}))
+	m.DeadLetter(l, event("retry"), &listener.RetryError{ListenerID: "l", EventID: "retry", Attempts: 3, Err: errBoom})
+	m.DeadLetter(l, event("plain"), errBoom)
+	list, err := m.DeadLetters(context.Background(), listener.DeadLetterFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"foreign": 4, "wrapped": 2, "retry": 3, "plain": 0}
+	if len(list) != len(want) {
+		t.Fatalf("%d dead letters, want %d", len(list), len(want))
+	}
+	for _, d := range list {
+		if id := d.Event.ID(); d.Attempts != want[id] {
+			t.Errorf("dead letter %s: Attempts = %d, want %d", id, d.Attempts, want[id])
+		}
+	}
+}

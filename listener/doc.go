@@ -23,11 +23,20 @@
 // FailureThreshold failures in a row, or a FailureRate over a sliding
 // Window; after CoolDown it lets HalfOpenProbes attempts through, and
 // SuccessThreshold successes close it. While it is open, Attempt returns
-// ErrCircuitOpen without calling the handler, and the event is not lost:
-// with HoldWhileOpen (the default) Handle, Next and Retry keep it for
-// redelivery after the cool-down, without using up its attempts (the bus
-// holds it, and the later events of its ordering key, in its partition);
-// with DeadLetterWhileOpen it goes to the dead letter at once.
+// ErrCircuitOpen without calling the handler, and the event is not lost.
+// With HoldWhileOpen (the default) whoever has the event keeps it, without
+// using up its attempts: Handle, whose synchronous caller still has it,
+// returns an error matching ErrCircuitOpen at once instead of blocking for
+// the cool-down; Next tells the bus to retry after the cool-down (it holds
+// the event, and the later events of its ordering key, in its partition);
+// Retry keeps it scheduled. With DeadLetterWhileOpen it goes to the dead
+// letter at once.
+//
+// # Callbacks
+//
+// A RetryCondition or an IsFailure that panics is recovered: the first
+// then means "not retryable" (the event is dead-lettered with a
+// *CallbackPanicError carrying the stack), the second "a failure".
 //
 // # Dead letters
 //
@@ -36,13 +45,17 @@
 // inspected and redriven through any publish function, and is passed to
 // DeadLetterConfig.Handler on a goroutine the manager owns. A slow Handler
 // never blocks processing: its queue is bounded, and a dead letter that
-// finds it full stays in the store and is counted.
+// finds it full stays in the store and is counted. A Handler without
+// Enabled is refused by Register. The attempts a dead letter records come
+// from its error's [AttemptCounter] (a *RetryError, or a dispatcher's own
+// error type implementing AttemptCount).
 //
 // # Goroutines and Stop
 //
 // A Manager starts goroutines only when needed: one per listener with a
 // dead-letter Handler, one for circuit state-change callbacks, one timing
-// the retries scheduled with Retry. Stop(ctx) drains attempts, Handle calls
+// the retries scheduled with Retry (at most ManagerConfig.MaxPendingRetries
+// of them wait at once). Stop(ctx) drains attempts, Handle calls
 // and scheduled retries, lets the handlers finish their queues, and ends
 // those goroutines; Start makes a stopped manager work again.
 //

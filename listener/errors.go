@@ -2,6 +2,7 @@ package listener
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/novaevents/nova/shared"
@@ -24,6 +25,14 @@ var (
 	// ErrDeadLetterNotFound is returned for a dead-letter ID the store does
 	// not hold (any more).
 	ErrDeadLetterNotFound = errors.New("listener: dead letter not found")
+	// ErrRetryQueueFull is wrapped in the *RetryError of an event that Retry
+	// dead-lettered instead of scheduling, because ManagerConfig.MaxPendingRetries
+	// retries were already waiting. Such events are counted in
+	// Stats.RetryQueueOverflow.
+	ErrRetryQueueFull = errors.New("listener: retry queue full")
+	// ErrCallbackPanic is matched by the *CallbackPanicError of a policy
+	// callback (RetryPolicy.RetryCondition) that panicked.
+	ErrCallbackPanic = errors.New("listener: policy callback panicked")
 	// ErrNotFound is shared.ErrListenerNotFound: Unregister of an unknown ID.
 	ErrNotFound = shared.ErrListenerNotFound
 	// ErrNilListener is shared.ErrNilListener.
@@ -45,6 +54,38 @@ func (e *CircuitOpenError) Error() string {
 
 // Is reports whether target is ErrCircuitOpen.
 func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOpen }
+
+// CallbackPanicError is what a panic in a policy callback becomes:
+// RetryPolicy.RetryCondition panicking while it judged Err. The event is
+// then not retried, and the *RetryError it is dead-lettered with wraps this
+// error, so the panic and its stack reach the dead letter. It matches
+// ErrCallbackPanic and unwraps to Err, the handler's error.
+type CallbackPanicError struct {
+	Callback string // which callback: "RetryPolicy.RetryCondition"
+	Value    any    // the value passed to panic
+	Stack    []byte // the stack of the panicking goroutine
+	Err      error  // the error the callback was called with
+}
+
+func (e *CallbackPanicError) Error() string {
+	return fmt.Sprintf("listener: %s panicked: %v (judging error: %s)", e.Callback, e.Value, errString(e.Err))
+}
+
+// Is reports whether target is ErrCallbackPanic.
+func (e *CallbackPanicError) Is(target error) bool { return target == ErrCallbackPanic }
+
+// Unwrap returns the error the callback was called with.
+func (e *CallbackPanicError) Unwrap() error { return e.Err }
+
+// AttemptCounter is implemented by errors that know how many attempts were
+// made on an event before it was given up: *RetryError, and the dead-letter
+// errors of other dispatchers (the bus's *DeadLetterError). When an error
+// passed to Manager.DeadLetter (or made by the manager) has one in its
+// chain, errors.As finds it and its AttemptCount becomes
+// DeadLetter.Attempts.
+type AttemptCounter interface {
+	AttemptCount() int
+}
 
 // ConfigError says which setting Register or NewManager refused. It matches
 // ErrInvalidConfig.

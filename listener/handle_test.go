@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -192,25 +194,102 @@ func TestHandleGivesUpWhenCtxEnds(t *testing.T) {
 	})
 }
 
-func TestHandleHoldsEventsWhileTheCircuitIsOpen(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		l := &timedListener{id: "l", fail: 1, err: errBoom}
-		m := newManager(t, l, listener.ListenerConfig{
-			RetryPolicy: listener.RetryPolicy{MaxAttempts: 2, InitialDelay: 100 * time.Millisecond, Jitter: listener.JitterNone},
-			Circuit:     listener.CircuitConfig{Enabled: true, FailureThreshold: 1, CoolDown: time.Second},
-			DeadLetter:  listener.DeadLetterConfig{Enabled: true},
+// Handle's caller still has the event: an open breaker under the default
+// HoldWhileOpen hands it back at once (no 30s cool-down wait) with an error
+// matching ErrCircuitOpen, and nothing is dead-lettered.
+func TestHandleReturnsAtOnceWhileTheCircuitIsOpen(t *testing.T) {
+	t.Run("a Handle refused by the open breaker returns ErrCircuitOpen at once", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			l := &timedListener{id: "l", fail: 1, err: errBoom}
+			sink := newSink()
+			m := newManager(t, l, listener.ListenerConfig{
+				RetryPolicy: listener.RetryPolicy{MaxAttempts: 3},
+				Circuit:     listener.CircuitConfig{Enabled: true, FailureThreshold: 1}, // default 30s cool-down, HoldWhileOpen
+				DeadLetter:  listener.DeadLetterConfig{Enabled: true, Handler: sink.handler},
+			})
+			if err := m.Attempt(context.Background(), l, event("opener")); !errors.Is(err, errBoom) {
+				t.Fatalf("Attempt = %v, want boom (opening the breaker)", err)
+			}
+			start := time.Now()
+			err := m.Handle(context.Background(), l, event("e"))
+			var coe *listener.CircuitOpenError
+			if !errors.Is(err, listener.ErrCircuitOpen) || !errors.As(err, &coe) || coe.RetryAfter != listener.DefaultCoolDown {
+				t.Fatalf("Handle = %v, want a *CircuitOpenError with RetryAfter %v", err, listener.DefaultCoolDown)
+			}
+			if waited := time.Since(start); waited != 0 {
+				t.Errorf("Handle blocked for %v, want an immediate return", waited)
+			}
+			var re *listener.RetryError
+			if errors.As(err, &re) {
+				t.Errorf("Handle = %v: a held event must not be given up", err)
+			}
+			synctest.Wait()
+			st := m.Stats()
+			if st.DeadLettersInStore != 0 || len(sink.ids) != 0 || st.Listeners[0].Rejected != 1 {
+				t.Errorf("InStore=%d handled=%v Rejected=%d, want no dead letter and 1 rejection", st.DeadLettersInStore, sink.ids, st.Listeners[0].Rejected)
+			}
+			if len(l.offsets()) != 1 {
+				t.Errorf("handler called %d times, want 1 (the opener)", len(l.offsets()))
+			}
+			// After the cool-down the caller tries again, and the probe closes it.
+			time.Sleep(coe.RetryAfter)
+			if err := m.Handle(context.Background(), l, event("e")); err != nil {
+				t.Errorf("Handle after the cool-down = %v, want nil", err)
+			}
 		})
-		// Attempt 1 fails and opens the breaker; the retry at 100ms is refused
-		// by it without using up attempt 2, which runs as the probe at 1s.
-		if err := m.Handle(context.Background(), l, event("e")); err != nil {
-			t.Fatalf("Handle = %v, want nil: the event must wait for the breaker", err)
-		}
-		if got, want := l.offsets(), []time.Duration{0, time.Second}; !slices.Equal(got, want) {
-			t.Errorf("handler called at %v, want %v", got, want)
-		}
-		if st := m.Stats().Listeners[0]; st.Rejected != 1 || st.Circuit != listener.CircuitClosed {
-			t.Errorf("Rejected=%d Circuit=%v, want 1 and closed", st.Rejected, st.Circuit)
-		}
+	})
+	t.Run("a Handle whose own failure opens the breaker returns at once with both errors", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			l := &timedListener{id: "l", fail: 1, err: errBoom}
+			m := newManager(t, l, listener.ListenerConfig{
+				RetryPolicy: listener.RetryPolicy{MaxAttempts: 3, InitialDelay: 100 * time.Millisecond, Jitter: listener.JitterNone},
+				Circuit:     listener.CircuitConfig{Enabled: true, FailureThreshold: 1, CoolDown: time.Second},
+				DeadLetter:  listener.DeadLetterConfig{Enabled: true},
+			})
+			start := time.Now()
+			err := m.Handle(context.Background(), l, event("e"))
+			if !errors.Is(err, listener.ErrCircuitOpen) || !errors.Is(err, errBoom) {
+				t.Fatalf("Handle = %v, want ErrCircuitOpen wrapping the handler's boom", err)
+			}
+			if waited := time.Since(start); waited != 0 {
+				t.Errorf("Handle waited %v for a retry the breaker would refuse", waited)
+			}
+			if st := m.Stats(); st.DeadLettersInStore != 0 || st.Listeners[0].Retries != 0 {
+				t.Errorf("InStore=%d Retries=%d, want 0 and 0", st.DeadLettersInStore, st.Listeners[0].Retries)
+			}
+		})
+	})
+	t.Run("a Handle whose retry meets the half-open breaker's probes all taken returns at once", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			probe := make(chan struct{})
+			var calls atomic.Int64
+			l := shared.NewListener("l", func(ctx context.Context, e shared.Event) error {
+				switch calls.Add(1) {
+				case 1:
+					return errBoom // opens the breaker
+				case 2:
+					<-probe // the probe, holding the only half-open slot
+				}
+				return nil
+			})
+			m := newManager(t, l, listener.ListenerConfig{
+				Circuit: listener.CircuitConfig{Enabled: true, FailureThreshold: 1, CoolDown: time.Second},
+			})
+			_ = m.Attempt(context.Background(), l, event("opener"))
+			time.Sleep(time.Second)
+			done := make(chan error)
+			go func() { done <- m.Attempt(context.Background(), l, event("probe")) }()
+			synctest.Wait()
+			err := m.Handle(context.Background(), l, event("e"))
+			var coe *listener.CircuitOpenError
+			if !errors.As(err, &coe) || coe.RetryAfter != 0 {
+				t.Errorf("Handle = %v, want a *CircuitOpenError (half-open, RetryAfter 0)", err)
+			}
+			close(probe)
+			if err := <-done; err != nil {
+				t.Errorf("probe = %v", err)
+			}
+		})
 	})
 }
 
@@ -257,7 +336,7 @@ func TestSeedRetryAndDeadLetterFlow(t *testing.T) {
 			return nil
 		})
 		lm := listener.NewManager(listener.ManagerConfig{})
-		dead := make(chan string, 2)
+		dead := make(chan deadLetter, 2)
 		err := lm.Register(handler, listener.ListenerConfig{
 			RetryPolicy: listener.RetryPolicy{
 				MaxAttempts: 3,
@@ -268,15 +347,16 @@ func TestSeedRetryAndDeadLetterFlow(t *testing.T) {
 			DeadLetter: listener.DeadLetterConfig{
 				Enabled: true,
 				Handler: func(event shared.Event, err error) {
-					dead <- event.ID() + ": " + err.Error()
+					dead <- deadLetter{event.ID(), err}
 				},
 			},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
+		returned := map[string]error{}
 		for _, id := range []string{"ok", "flaky", "bad"} {
-			_ = lm.Handle(context.Background(), handler, shared.NewBaseEvent(id, "order.created", nil))
+			returned[id] = lm.Handle(context.Background(), handler, shared.NewBaseEvent(id, "order.created", nil))
 		}
 		want := map[string]int{"ok": 1, "flaky": 3, "bad": 1}
 		for id, n := range want {
@@ -285,14 +365,69 @@ func TestSeedRetryAndDeadLetterFlow(t *testing.T) {
 				t.Errorf("%s handled %d times, want %d", id, *got.(*int), n)
 			}
 		}
-		got := []string{<-dead, <-dead}
-		if len(got) != 2 {
-			t.Fatalf("dead letters: %v", got)
-		}
-		if err := lm.Stop(context.Background()); err != nil {
+		if err := lm.Stop(context.Background()); err != nil { // drains the dead-letter handler
 			t.Fatal(err)
 		}
-		t.Log(got)
+		close(dead)
+		var got []deadLetter
+		for d := range dead {
+			got = append(got, d)
+		}
+		if len(got) != 2 || got[0].id != "flaky" || got[1].id != "bad" {
+			t.Fatalf("dead letters for %v, want flaky then bad", got)
+		}
+		// flaky: retried until the attempts ran out.
+		var re *listener.RetryError
+		if err := got[0].err; !errors.Is(err, ErrTemporary) || !errors.Is(err, shared.ErrRetryLimitExceeded) ||
+			!errors.As(err, &re) || re.Attempts != 3 || re.EventID != "flaky" {
+			t.Errorf("flaky dead-lettered with %v, want a *RetryError after 3 attempts matching ErrTemporary and ErrRetryLimitExceeded", err)
+		}
+		// bad: not retryable, given up after its first attempt.
+		if err := got[1].err; !errors.Is(err, ErrPermanent) || errors.Is(err, shared.ErrRetryLimitExceeded) ||
+			!errors.As(err, &re) || re.Attempts != 1 || re.EventID != "bad" {
+			t.Errorf("bad dead-lettered with %v, want a *RetryError after 1 attempt matching ErrPermanent only", err)
+		}
+		// Handle returns what it dead-lettered.
+		if returned["ok"] != nil || returned["flaky"] != got[0].err || returned["bad"] != got[1].err {
+			t.Errorf("Handle returned %v, want nil and the dead-lettered errors", returned)
+		}
+	})
+}
+
+type deadLetter struct {
+	id  string
+	err error
+}
+
+func TestHandleRetriesAPanickingHandlerThenDeadLettersItWithTheStack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int64
+		l := shared.NewBaseListener("p", func(shared.Event) error { calls.Add(1); panic("kaboom") })
+		sink := newSink()
+		m := newManager(t, l, listener.ListenerConfig{
+			RetryPolicy: listener.RetryPolicy{MaxAttempts: 3},
+			DeadLetter:  listener.DeadLetterConfig{Enabled: true, Handler: sink.handler},
+		})
+		err := m.Handle(context.Background(), l, event("x"))
+		var re *listener.RetryError
+		var pe *shared.PanicError
+		if !errors.As(err, &re) || re.Attempts != 3 || !errors.Is(err, shared.ErrRetryLimitExceeded) {
+			t.Fatalf("Handle = %v, want a *RetryError after 3 attempts", err)
+		}
+		if !errors.As(err, &pe) || pe.Value != "kaboom" || !strings.Contains(string(pe.Stack), "handle_test.go") {
+			t.Fatalf("Handle = %v, want it to carry the *shared.PanicError with the handler's stack", err)
+		}
+		if calls.Load() != 3 {
+			t.Errorf("handler called %d times, want 3", calls.Load())
+		}
+		<-sink.seen
+		list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{})
+		if len(list) != 1 || list[0].Attempts != 3 || !errors.As(list[0].Err, &pe) || len(pe.Stack) == 0 || !errors.Is(sink.got[0], shared.ErrListenerPanic) {
+			t.Errorf("dead letters %+v (handler got %v), want one with the panic and its stack after 3 attempts", list, sink.got)
+		}
+		if st := m.Stats().Listeners[0]; st.Panics != 3 || st.DeadLettered != 1 {
+			t.Errorf("Panics=%d DeadLettered=%d, want 3 and 1", st.Panics, st.DeadLettered)
+		}
 	})
 }
 

@@ -59,6 +59,7 @@ type Health struct {
 // Health reports each registered listener's health, sorted by ID, and the
 // worst of them as the overall status (Healthy with no listener).
 func (m *Manager) Health() Health {
+	m.init()
 	regs := m.regs.Load().list
 	h := Health{Listeners: make([]ListenerHealth, 0, len(regs))}
 	for _, r := range regs {
@@ -98,6 +99,7 @@ func (r *reg) health() ListenerHealth {
 // overall status is Healthy or Degraded and 503 when a circuit is open, so
 // that a load balancer or probe can act on it. GET and HEAD only.
 func (m *Manager) HealthHandler() http.Handler {
+	m.init()
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != http.MethodGet && req.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")

@@ -3,6 +3,7 @@ package listener_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,6 +35,8 @@ func TestRegisterRefusesNonsense(t *testing.T) {
 		{"an unknown backoff", &scripted{id: "x"}, listener.ListenerConfig{RetryPolicy: listener.RetryPolicy{Backoff: 42}}, listener.ErrInvalidConfig},
 		{"a failure rate above 1", &scripted{id: "x"}, listener.ListenerConfig{Circuit: listener.CircuitConfig{Enabled: true, FailureRate: 2}}, listener.ErrInvalidConfig},
 		{"fewer probes than needed successes", &scripted{id: "x"}, listener.ListenerConfig{Circuit: listener.CircuitConfig{Enabled: true, HalfOpenProbes: 1, SuccessThreshold: 3}}, listener.ErrInvalidConfig},
+		{"an unknown open action", &scripted{id: "x"}, listener.ListenerConfig{Circuit: listener.CircuitConfig{Enabled: true, WhileOpen: 7}}, listener.ErrInvalidConfig},
+		{"a dead-letter Handler without Enabled", &scripted{id: "x"}, listener.ListenerConfig{DeadLetter: listener.DeadLetterConfig{Handler: func(shared.Event, error) {}}}, listener.ErrInvalidConfig},
 	}
 	for _, tt := range tests {
 		t.Run("Register refuses "+tt.name, func(t *testing.T) {
@@ -351,4 +354,152 @@ func TestNextTellsTheBusWhatToDo(t *testing.T) {
 	if d, ok := m.Next(&scripted{id: "other"}, 1, errBoom); !ok || d > 100*time.Millisecond {
 		t.Errorf("Next for an unregistered listener = %v, %v, want the default policy", d, ok)
 	}
+}
+
+// A zero Manager works like NewManager(ManagerConfig{}): no nil-registry
+// panic in Register, Stop, Health or anywhere else.
+func TestZeroManagerIsUsable(t *testing.T) {
+	t.Run("every method works on a zero Manager", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			type call struct {
+				name string
+				fn   func(m *listener.Manager)
+			}
+			l := &scripted{id: "l"}
+			calls := []call{
+				{"Register", func(m *listener.Manager) { _ = m.Register(l, listener.ListenerConfig{}) }},
+				{"Unregister", func(m *listener.Manager) { _ = m.Unregister("l") }},
+				{"Lookup", func(m *listener.Manager) { m.Lookup("l") }},
+				{"Start", func(m *listener.Manager) { _ = m.Start() }},
+				{"Stop", func(m *listener.Manager) { _ = m.Stop(context.Background()) }},
+				{"Attempt", func(m *listener.Manager) { _ = m.Attempt(context.Background(), l, event("x")) }},
+				{"Handle", func(m *listener.Manager) { _ = m.Handle(context.Background(), l, event("x")) }},
+				{"Next", func(m *listener.Manager) { m.Next(l, 1, errBoom) }},
+				{"Retry", func(m *listener.Manager) { m.Retry(l, event("x"), 3, errBoom, func(int) {}) }},
+				{"PendingRetries", func(m *listener.Manager) { m.PendingRetries() }},
+				{"DeadLetter", func(m *listener.Manager) { m.DeadLetter(l, event("x"), errBoom) }},
+				{"DeadLetters", func(m *listener.Manager) { _, _ = m.DeadLetters(context.Background(), listener.DeadLetterFilter{}) }},
+				{"InspectDeadLetter", func(m *listener.Manager) { _, _ = m.InspectDeadLetter(context.Background(), "dl-1") }},
+				{"RemoveDeadLetter", func(m *listener.Manager) { _ = m.RemoveDeadLetter(context.Background(), "dl-1") }},
+				{"Redrive", func(m *listener.Manager) {
+					_ = m.Redrive(context.Background(), "dl-1", func(context.Context, shared.Event) error { return nil })
+				}},
+				{"RedriveAll", func(m *listener.Manager) {
+					_, _ = m.RedriveAll(context.Background(), listener.DeadLetterFilter{}, func(context.Context, shared.Event) error { return nil })
+				}},
+				{"Stats", func(m *listener.Manager) { m.Stats() }},
+				{"Health", func(m *listener.Manager) { m.Health() }},
+				{"HealthHandler", func(m *listener.Manager) { m.HealthHandler() }},
+				{"Bind", func(m *listener.Manager) { _, _ = m.Bind("l").Handle(context.Background(), l, event("x")) }},
+			}
+			for _, c := range calls {
+				var m listener.Manager
+				func() {
+					defer func() {
+						if v := recover(); v != nil {
+							t.Errorf("%s on a zero Manager panicked: %v", c.name, v)
+						}
+					}()
+					c.fn(&m)
+				}()
+				if err := m.Stop(context.Background()); err != nil {
+					t.Errorf("Stop after %s: %v", c.name, err)
+				}
+			}
+		})
+	})
+	t.Run("a zero Manager applies policies and dead letters", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var m listener.Manager
+			l := &scripted{id: "l"}
+			l.push(errBoom, errBoom)
+			if err := m.Register(l, listener.ListenerConfig{RetryPolicy: listener.RetryPolicy{MaxAttempts: 2}, DeadLetter: listener.DeadLetterConfig{Enabled: true}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Handle(context.Background(), l, event("x")); !errors.Is(err, shared.ErrRetryLimitExceeded) {
+				t.Errorf("Handle = %v, want ErrRetryLimitExceeded", err)
+			}
+			if h := m.Health(); len(h.Listeners) != 1 || h.Status != listener.Degraded {
+				t.Errorf("Health = %+v", h)
+			}
+			if st := m.Stats(); st.DeadLettersInStore != 1 || st.Listeners[0].Attempts != 2 {
+				t.Errorf("Stats = %+v", st)
+			}
+			if err := m.Stop(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	})
+}
+
+// Retries scheduled with Retry are bounded: past MaxPendingRetries the
+// event is dead-lettered with ErrRetryQueueFull and counted, not queued.
+func TestRetryQueueIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := &scripted{id: "l"}
+		m := listener.NewManager(listener.ManagerConfig{MaxPendingRetries: 2})
+		defer func() {
+			if err := m.Stop(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}()
+		if err := m.Register(l, listener.ListenerConfig{
+			RetryPolicy: listener.RetryPolicy{MaxAttempts: 5, InitialDelay: time.Second, Jitter: listener.JitterNone},
+			DeadLetter:  listener.DeadLetterConfig{Enabled: true},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var handedBack atomic.Int64
+		again := func(int) { handedBack.Add(1) }
+		for i, want := range []bool{true, true, false, false} {
+			if got := m.Retry(l, event(fmt.Sprint("e", i)), 1, errBoom, again); got != want {
+				t.Errorf("Retry #%d = %v, want %v", i+1, got, want)
+			}
+		}
+		st := m.Stats()
+		if st.PendingRetries != 2 || st.RetryQueueOverflow != 2 || st.RetriesScheduled != 2 {
+			t.Errorf("pending=%d overflow=%d scheduled=%d, want 2, 2, 2", st.PendingRetries, st.RetryQueueOverflow, st.RetriesScheduled)
+		}
+		list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{})
+		if len(list) != 2 {
+			t.Fatalf("dead letters %+v, want the 2 overflowing events", list)
+		}
+		for i, d := range list {
+			var re *listener.RetryError
+			if id := fmt.Sprint("e", i+2); d.Event.ID() != id || !errors.Is(d.Err, listener.ErrRetryQueueFull) || !errors.Is(d.Err, errBoom) ||
+				errors.Is(d.Err, shared.ErrRetryLimitExceeded) || !errors.As(d.Err, &re) || d.Attempts != 1 {
+				t.Errorf("dead letter %d = %s %v (attempts %d), want %s with ErrRetryQueueFull after 1 attempt", i, d.Event.ID(), d.Err, d.Attempts, id)
+			}
+		}
+		// Once the scheduled ones are handed back, there is room again.
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if handedBack.Load() != 2 || m.PendingRetries() != 0 {
+			t.Fatalf("handed back %d, pending %d", handedBack.Load(), m.PendingRetries())
+		}
+		if !m.Retry(l, event("later"), 1, errBoom, again) {
+			t.Error("Retry refused with room in the queue")
+		}
+	})
+}
+
+func TestMaxPendingRetriesDefault(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := &scripted{id: "l"}
+		m := newManager(t, l, listener.ListenerConfig{RetryPolicy: listener.RetryPolicy{InitialDelay: time.Hour}})
+		for i := range listener.DefaultMaxPendingRetries {
+			if !m.Retry(l, event("x"), 1, errBoom, func(int) {}) {
+				t.Fatalf("Retry #%d refused below the default bound", i+1)
+			}
+		}
+		if m.Retry(l, event("x"), 1, errBoom, func(int) {}) {
+			t.Error("Retry beyond DefaultMaxPendingRetries was scheduled")
+		}
+		if st := m.Stats(); st.RetryQueueOverflow != 1 || st.PendingRetries != listener.DefaultMaxPendingRetries {
+			t.Errorf("overflow=%d pending=%d", st.RetryQueueOverflow, st.PendingRetries)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = m.Stop(ctx) // abandons the 10000 retries; the cleanup's Stop then returns nil
+	})
 }

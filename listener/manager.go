@@ -27,7 +27,9 @@ const (
 // it can also be called directly.
 //
 // A Manager is safe for concurrent use. It is ready when NewManager
-// returns: Start is only needed after Stop. It owns these goroutines, each
+// returns: Start is only needed after Stop. The zero Manager is usable too:
+// its first method call sets it up as NewManager(ManagerConfig{}) would.
+// A Manager must not be copied once used. It owns these goroutines, each
 // started on first need and ended by Stop:
 //   - one per listener with a DeadLetter.Handler, calling it;
 //   - one calling the circuits' OnStateChange callbacks;
@@ -36,6 +38,8 @@ const (
 // Attempt, Handle and Next are plain calls on the caller's goroutine and
 // keep working after Stop.
 type Manager struct {
+	setupOnce sync.Once
+
 	name    string
 	metrics shared.Metrics // nil when none was configured
 	log     *slog.Logger
@@ -57,6 +61,9 @@ type Manager struct {
 	queue    *delay.Queue
 	pending  map[*pendingRetry]struct{}
 	noRetry  bool // Stop has closed the retry queue: Retry dead-letters
+
+	maxPending    int // ManagerConfig.MaxPendingRetries
+	retryOverflow atomic.Uint64
 
 	callbacks *dispatcher[stateChange]
 
@@ -147,28 +154,42 @@ func (r *reg) inflight() int64 {
 // NewManager returns a ready Manager. Zero and negative sizes in cfg mean
 // their defaults.
 func NewManager(cfg ManagerConfig) *Manager {
+	m := new(Manager)
+	m.setupOnce.Do(func() { m.setup(cfg) })
+	return m
+}
+
+// init sets up a zero Manager on its first method call. Every exported
+// method calls it first; on a Manager from NewManager it is one atomic load.
+func (m *Manager) init() {
+	m.setupOnce.Do(m.setupZero)
+}
+
+func (m *Manager) setupZero() { m.setup(ManagerConfig{}) }
+
+func (m *Manager) setup(cfg ManagerConfig) {
 	cfg = cfg.withDefaults()
-	m := &Manager{
-		name:    cfg.Name,
-		metrics: cfg.Metrics,
-		log:     cfg.Logger,
-		store:   cfg.DeadLetterStore,
-		idle:    make(chan struct{}, 1),
-		pending: make(map[*pendingRetry]struct{}),
-	}
+	m.name = cfg.Name
+	m.metrics = cfg.Metrics
+	m.log = cfg.Logger
+	m.store = cfg.DeadLetterStore
+	m.maxPending = cfg.MaxPendingRetries
+	m.idle = make(chan struct{}, 1)
+	m.pending = make(map[*pendingRetry]struct{})
 	m.regs.Store(newRegistry(nil))
 	cut := make(chan struct{})
 	m.cut.Store(&cut)
 	m.unreg = &reg{cfg: ListenerConfig{}.withDefaults("")}
 	m.callbacks = newDispatcher(cfg.CallbackQueueSize, func(c stateChange) { c.fn(c.id, c.from, c.to) }, m.callbackPanic)
-	return m
 }
 
 // Register applies cfg to the listener l, and to every listener with the
 // same ID that the manager's callers deliver to. It refuses a nil listener,
 // an empty ID (shared.ErrInvalidListener), an ID already registered
-// (ErrAlreadyRegistered) and nonsense in cfg (ErrInvalidConfig).
+// (ErrAlreadyRegistered) and nonsense in cfg (ErrInvalidConfig), such as
+// a DeadLetter.Handler without DeadLetter.Enabled.
 func (m *Manager) Register(l shared.Listener, cfg ListenerConfig) error {
+	m.init()
 	if err := shared.ValidateListener(l); err != nil {
 		return err
 	}
@@ -189,6 +210,7 @@ func (m *Manager) Register(l shared.Listener, cfg ListenerConfig) error {
 			}
 		}
 		r.breaker = newBreaker(id, cfg.Circuit, notify)
+		r.breaker.panicked = func(v any) { m.logPanic("Circuit.IsFailure", id, v) }
 	}
 	if cfg.DeadLetter.Enabled && cfg.DeadLetter.Handler != nil {
 		h := cfg.DeadLetter.Handler
@@ -214,6 +236,7 @@ func (m *Manager) Register(l shared.Listener, cfg ListenerConfig) error {
 // policy; dead letters already queued for its Handler are still handed to
 // it, later ones only go to the store. It works the same after Stop.
 func (m *Manager) Unregister(id string) error {
+	m.init()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	old := m.regs.Load()
@@ -235,6 +258,7 @@ func (m *Manager) Unregister(id string) error {
 
 // Lookup returns the config registered for listenerID, defaults filled in.
 func (m *Manager) Lookup(listenerID string) (ListenerConfig, bool) {
+	m.init()
 	if r := m.regs.Load().get(listenerID); r != nil {
 		return r.cfg, true
 	}
@@ -254,6 +278,7 @@ func (m *Manager) regFor(id string) *reg {
 // on a running manager returns nil, and during Stop it returns an error
 // matching ErrStopped.
 func (m *Manager) Start() error {
+	m.init()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch m.state {
@@ -292,6 +317,7 @@ func (m *Manager) Start() error {
 // are stored but their Handler is not called until Start. Calling Stop
 // again returns nil once the first call is done.
 func (m *Manager) Stop(ctx context.Context) error {
+	m.init()
 	m.mu.Lock()
 	switch m.state {
 	case stopped:

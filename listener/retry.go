@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -161,9 +162,11 @@ func (p RetryPolicy) jitter(d time.Duration) time.Duration {
 		return d
 	case JitterEqual:
 		half := d / 2
-		return half + time.Duration(rand.Int64N(int64(d-half)+1))
+		return half + time.Duration(rand.Uint64N(uint64(d-half)+1))
 	default: // JitterFull and unknown values
-		return time.Duration(rand.Int64N(int64(d) + 1))
+		// In uint64, d+1 cannot overflow even for the longest Duration, and
+		// the draw, at most d, fits back.
+		return time.Duration(rand.Uint64N(uint64(d) + 1))
 	}
 }
 
@@ -171,12 +174,22 @@ func (p RetryPolicy) jitter(d time.Duration) time.Duration {
 // ignoring how many attempts were made. nil and permanent errors are not.
 // ErrCircuitOpen always is, whatever RetryCondition and RetryableErrors say:
 // the handler never saw the event, so the error says nothing about it.
+// A RetryCondition that panics is recovered and means "not retryable"; the
+// Manager then dead-letters the event with a *CallbackPanicError carrying
+// the panic and its stack.
 func (p RetryPolicy) Retryable(err error) bool {
+	ok, _ := p.retryable(err)
+	return ok
+}
+
+// retryable is Retryable, also returning the *CallbackPanicError of a
+// RetryCondition that panicked.
+func (p RetryPolicy) retryable(err error) (bool, *CallbackPanicError) {
 	switch {
 	case err == nil, shared.IsPermanent(err):
-		return false
+		return false, nil
 	case errors.Is(err, ErrCircuitOpen):
-		return true
+		return true, nil
 	}
 	if len(p.RetryableErrors) > 0 {
 		matched := false
@@ -187,10 +200,27 @@ func (p RetryPolicy) Retryable(err error) bool {
 			}
 		}
 		if !matched {
-			return false
+			return false, nil
 		}
 	}
-	return p.RetryCondition == nil || p.RetryCondition(err)
+	if p.RetryCondition == nil {
+		return true, nil
+	}
+	return p.checkCondition(err)
+}
+
+func (p RetryPolicy) checkCondition(err error) (ok bool, perr *CallbackPanicError) {
+	defer func() {
+		if v := recover(); v != nil {
+			ok, perr = false, &CallbackPanicError{
+				Callback: "RetryPolicy.RetryCondition",
+				Value:    v,
+				Stack:    debug.Stack(),
+				Err:      err,
+			}
+		}
+	}()
+	return p.RetryCondition(err), nil
 }
 
 // Next reports whether an event whose n-th attempt (1-based) failed with err
@@ -202,4 +232,21 @@ func (p RetryPolicy) Next(n int, err error) (delay time.Duration, retry bool) {
 		return 0, false
 	}
 	return p.Delay(n), true
+}
+
+// decide is Next for the Manager. When there is no retry it also says
+// whether the attempts ran out (rather than err not being retryable) and
+// which error to give up with: err, or the *CallbackPanicError of a
+// RetryCondition that panicked.
+func (p RetryPolicy) decide(n int, err error) (d time.Duration, retry, exhausted bool, cause error) {
+	ok, perr := p.retryable(err)
+	switch {
+	case perr != nil:
+		return 0, false, false, perr
+	case !ok:
+		return 0, false, false, err
+	case n >= p.Attempts():
+		return 0, false, true, err
+	}
+	return p.Delay(n), true, false, err
 }

@@ -1,9 +1,13 @@
 package listener_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/novaevents/nova/listener"
@@ -203,4 +207,138 @@ func TestRetryPolicyDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { p.Next(1, err) }); n != 0 {
 		t.Errorf("Next allocates %v times per call", n)
 	}
+}
+
+// Delay must neither panic nor overflow, whatever the policy and n: full
+// jitter on a MaxDelay of math.MaxInt64 used to overflow rand.Int64N's bound.
+func TestDelayIsSafeForExtremeValues(t *testing.T) {
+	const maxDur = time.Duration(math.MaxInt64)
+	durations := []time.Duration{-time.Second, 0, 1, time.Second, maxDur / 2, maxDur - 1, maxDur}
+	multipliers := []float64{0, 1, 1.5, 2, 1e10, 1e300, math.MaxFloat64, math.Inf(1), math.NaN(), -3}
+	ns := []int{math.MinInt, -1, 0, 1, 2, 31, 62, 63, 64, 65, 1000, 1 << 40, math.MaxInt - 1, math.MaxInt}
+	for _, b := range []listener.BackoffStrategy{listener.BackoffExponential, listener.BackoffFixed, listener.BackoffLinear} {
+		for _, j := range []listener.JitterMode{listener.JitterFull, listener.JitterEqual, listener.JitterNone} {
+			for _, initial := range durations {
+				for _, maxDelay := range durations {
+					for _, mult := range multipliers {
+						p := listener.RetryPolicy{Backoff: b, Jitter: j, InitialDelay: initial, MaxDelay: maxDelay, Multiplier: mult}
+						limit := maxDelay
+						if limit <= 0 {
+							limit = listener.DefaultMaxDelay
+						}
+						prev := time.Duration(0)
+						for _, n := range ns {
+							base := p.BaseDelay(n)
+							if base <= 0 || base > limit || base < prev {
+								t.Fatalf("%+v: BaseDelay(%d) = %v after %v, want non-decreasing within (0, %v]", p, n, base, prev, limit)
+							}
+							prev = base
+							if d := p.Delay(n); d < 0 || d > base {
+								t.Fatalf("%+v: Delay(%d) = %v, want within [0, %v]", p, n, d, base)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestExtremeDelaysAreAcceptedAndScheduled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := &scripted{id: "l"}
+		m := listener.NewManager(listener.ManagerConfig{})
+		err := m.Register(l, listener.ListenerConfig{
+			RetryPolicy: listener.RetryPolicy{InitialDelay: math.MaxInt64, MaxDelay: math.MaxInt64, Multiplier: math.MaxFloat64},
+			DeadLetter:  listener.DeadLetterConfig{Enabled: true},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !m.Retry(l, event("x"), 1, errBoom, func(int) {}) || m.PendingRetries() != 1 {
+			t.Fatalf("Retry with a MaxInt64 delay was not scheduled (pending %d)", m.PendingRetries())
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := m.Stop(ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("Stop = %v, want context.Canceled", err)
+		}
+		if list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{}); len(list) != 1 {
+			t.Errorf("dead letters %+v, want the abandoned retry", list)
+		}
+	})
+}
+
+// A RetryCondition that panics is a bug in the caller's policy: it must not
+// crash a synchronous caller, nor leave an asynchronous one waiting. The
+// event is not retried and is dead-lettered with the panic and its stack.
+func TestPanickingRetryConditionMeansNotRetryable(t *testing.T) {
+	cfg := func(sink *deadLetterSink) listener.ListenerConfig {
+		return listener.ListenerConfig{
+			RetryPolicy: listener.RetryPolicy{MaxAttempts: 5, RetryCondition: func(err error) bool { panic("condition bug") }},
+			DeadLetter:  listener.DeadLetterConfig{Enabled: true, Handler: sink.handler},
+		}
+	}
+	check := func(t *testing.T, err error) {
+		t.Helper()
+		var re *listener.RetryError
+		var cpe *listener.CallbackPanicError
+		if !errors.As(err, &re) || re.Attempts != 1 || errors.Is(err, shared.ErrRetryLimitExceeded) {
+			t.Errorf("error = %v, want a *RetryError after 1 attempt, not exhausted", err)
+		}
+		if !errors.Is(err, listener.ErrCallbackPanic) || !errors.As(err, &cpe) || cpe.Value != "condition bug" ||
+			cpe.Callback != "RetryPolicy.RetryCondition" || !strings.Contains(string(cpe.Stack), "retry_test.go") || !errors.Is(err, errBoom) {
+			t.Errorf("error = %v, want a *CallbackPanicError with the stack, wrapping boom", err)
+		}
+	}
+	t.Run("through Handle, the caller gets the dead-lettered error back", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			l := &scripted{id: "l"}
+			l.push(errBoom)
+			sink := newSink()
+			m := newManager(t, l, cfg(sink))
+			err := m.Handle(context.Background(), l, event("x"))
+			check(t, err)
+			<-sink.seen
+			check(t, sink.got[0])
+			if l.count() != 1 {
+				t.Errorf("handler called %d times, want 1", l.count())
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			if err := m.Stop(ctx); err != nil {
+				t.Errorf("Stop = %v, want nil at once", err)
+			}
+		})
+	})
+	t.Run("through Retry, the event is dead-lettered and nothing stays pending", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			l := &scripted{id: "l"}
+			sink := newSink()
+			m := newManager(t, l, cfg(sink))
+			if m.Retry(l, event("x"), 1, errBoom, func(int) { t.Error("again called") }) {
+				t.Fatal("Retry scheduled a retry its RetryCondition panicked on")
+			}
+			<-sink.seen
+			check(t, sink.got[0])
+			list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{})
+			if len(list) != 1 || list[0].Attempts != 1 || m.PendingRetries() != 0 {
+				t.Errorf("dead letters %+v, pending %d: want one after 1 attempt, none pending", list, m.PendingRetries())
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			if err := m.Stop(ctx); err != nil {
+				t.Errorf("Stop = %v, want nil at once", err)
+			}
+		})
+	})
+	t.Run("RetryPolicy.Retryable and Next report not retryable", func(t *testing.T) {
+		p := cfg(newSink()).RetryPolicy
+		if p.Retryable(errBoom) {
+			t.Error("Retryable = true")
+		}
+		if _, retry := p.Next(1, errBoom); retry {
+			t.Error("Next retried")
+		}
+	})
 }

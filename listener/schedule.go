@@ -27,36 +27,52 @@ type pendingRetry struct {
 // again. When no attempt is due, Retry dead-letters e (with a *RetryError)
 // and returns false.
 //
+// While l's breaker is open in HoldWhileOpen mode, the event stays
+// scheduled (the manager owns it) until the cool-down is over.
+//
+// At most ManagerConfig.MaxPendingRetries retries wait at once: past that,
+// Retry dead-letters e with a *RetryError wrapping ErrRetryQueueFull,
+// counts it in Stats.RetryQueueOverflow, and returns false.
+//
 // Stop waits for the retries scheduled here; if its ctx ends first, they are
 // dead-lettered with an error matching ErrStopped and again is called with
 // 0, so the owner can stop waiting for them. After Stop, Retry dead-letters
 // at once with such an error and returns false.
 func (m *Manager) Retry(l shared.Listener, e shared.Event, n int, err error, again func(n int)) bool {
+	m.init()
 	id := ""
 	if !shared.IsNil(l) {
 		id = l.ID()
 	}
 	r := m.regFor(id)
-	d, next, ok := r.next(n, err)
-	if !ok || again == nil {
-		m.deadLetter(r, id, e, r.giveUp(id, e, n, err))
+	v := r.next(n, err)
+	if !v.retry {
+		m.deadLetter(r, id, e, r.giveUp(id, e, n, v.cause, v.exhausted))
 		return false
 	}
-	p := &pendingRetry{r: r, id: id, e: e, err: err, n: n, next: next, again: again}
+	if again == nil {
+		m.deadLetter(r, id, e, r.giveUp(id, e, n, err, false))
+		return false
+	}
 
 	m.mu.Lock()
 	if m.state == stopped || m.noRetry {
 		m.mu.Unlock()
-		gerr := r.giveUp(id, e, n, fmt.Errorf("%w: %w", ErrStopped, err))
-		gerr.Exhausted = false
-		m.deadLetter(r, id, e, gerr)
+		m.deadLetter(r, id, e, r.stoppedGiveUp(id, e, n, err))
 		return false
 	}
+	if len(m.pending) >= m.maxPending {
+		m.mu.Unlock()
+		m.retryOverflow.Add(1)
+		m.deadLetter(r, id, e, r.giveUp(id, e, n, fmt.Errorf("%w: %w", ErrRetryQueueFull, err), false))
+		return false
+	}
+	p := &pendingRetry{r: r, id: id, e: e, err: err, n: n, next: v.next, again: again}
 	if m.queue == nil {
 		m.queue = delay.New()
 	}
 	m.pending[p] = struct{}{}
-	m.queue.Schedule(d, func() { m.fire(p) })
+	m.queue.Schedule(v.delay, func() { m.fire(p) })
 	m.mu.Unlock()
 
 	r.retries.Add(1)
@@ -97,9 +113,7 @@ func (m *Manager) abandonRetries() {
 		q.Close()
 	}
 	for p := range ps {
-		gerr := p.r.giveUp(p.id, p.e, p.n, fmt.Errorf("%w: %w", ErrStopped, p.err))
-		gerr.Exhausted = false
-		m.deadLetter(p.r, p.id, p.e, gerr)
+		m.deadLetter(p.r, p.id, p.e, p.r.stoppedGiveUp(p.id, p.e, p.n, p.err))
 		p.again(0) // abandoned: the owner stops waiting for it
 	}
 }
@@ -107,6 +121,7 @@ func (m *Manager) abandonRetries() {
 // PendingRetries returns the number of retries scheduled with Retry that
 // have not been handed back yet.
 func (m *Manager) PendingRetries() int {
+	m.init()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.pending)

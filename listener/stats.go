@@ -47,10 +47,12 @@ type Stats struct {
 	CallbackPanics            uint64
 	PendingRetries            int // scheduled with Retry, not yet handed back
 	RetriesScheduled          uint64
+	RetryQueueOverflow        uint64 // Retry calls dead-lettered with ErrRetryQueueFull: MaxPendingRetries were waiting
 }
 
 // Stats returns a snapshot of the manager's counters.
 func (m *Manager) Stats() Stats {
+	m.init()
 	regs := m.regs.Load().list
 	s := Stats{Listeners: make([]ListenerStats, 0, len(regs))}
 	for _, r := range regs {
@@ -78,6 +80,7 @@ func (m *Manager) Stats() Stats {
 	s.CallbackPanics = m.callbacks.panics.Load()
 	s.PendingRetries = m.PendingRetries()
 	s.RetriesScheduled = m.retriesSched.Load()
+	s.RetryQueueOverflow = m.retryOverflow.Load()
 	return s
 }
 
