@@ -36,6 +36,9 @@ var (
 	// ErrConflict is returned by Register when a name or type is already
 	// registered differently.
 	ErrConflict = errors.New("codec: conflicting registration")
+	// ErrInvalidRegistration is returned by Register for an empty name, a
+	// nil type or a nil *Registry.
+	ErrInvalidRegistration = errors.New("codec: invalid registration")
 )
 
 // DecodeError says which named payload could not be decoded, and why.
@@ -54,8 +57,9 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // Is matches ErrDecode.
 func (e *DecodeError) Is(target error) bool { return target == ErrDecode }
 
-// Registry maps names to Go types. The zero value is not usable; call
-// NewRegistry.
+// Registry maps names to Go types. The zero value is an empty registry,
+// ready to use; NewRegistry returns one too. A nil *Registry knows no names:
+// Encode and Decode work without them and Register refuses.
 type Registry struct {
 	mu     sync.RWMutex
 	byName map[string]reflect.Type
@@ -69,19 +73,29 @@ func NewRegistry() *Registry {
 
 // Register records that payloads named name are of type T. Registering the
 // same pair twice is fine; reusing a name for another type, or a type under
-// another name, returns ErrConflict. T may be a struct or a pointer to one;
-// Decode returns the same shape.
+// another name, returns ErrConflict; an empty name or a nil r returns
+// ErrInvalidRegistration. T may be a struct or a pointer to one; Decode
+// returns the same shape.
 func Register[T any](r *Registry, name string) error {
 	return r.RegisterType(name, reflect.TypeFor[T]())
 }
 
 // RegisterType is Register for a reflect.Type known only at run time.
 func (r *Registry) RegisterType(name string, t reflect.Type) error {
-	if name == "" || t == nil {
-		return fmt.Errorf("%w: empty name or nil type", ErrConflict)
+	switch {
+	case r == nil:
+		return fmt.Errorf("%w: nil registry", ErrInvalidRegistration)
+	case name == "":
+		return fmt.Errorf("%w: empty name", ErrInvalidRegistration)
+	case t == nil:
+		return fmt.Errorf("%w: nil type for %q", ErrInvalidRegistration, name)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.byName == nil { // a zero Registry
+		r.byName = map[string]reflect.Type{}
+		r.byType = map[reflect.Type]string{}
+	}
 	if old, ok := r.byName[name]; ok && old != t {
 		return fmt.Errorf("%w: %q is %v, not %v", ErrConflict, name, old, t)
 	}

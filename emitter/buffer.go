@@ -58,20 +58,44 @@ func newBuffer(size int, prio func(shared.Event) workerpool.Priority) *buffer {
 	return b
 }
 
-// laneOf returns the lane of ev.
-func (b *buffer) laneOf(ev shared.Event) int {
+// laneOf returns the lane of ev. A panic in the Priority function is
+// recovered: laneOf then returns laneNormal and the panic as a
+// *shared.PanicError.
+func (b *buffer) laneOf(ev shared.Event) (int, error) {
 	if b.prio == nil {
-		return laneNormal
+		return laneNormal, nil
 	}
+	return b.prioLane(ev)
+}
+
+func (b *buffer) prioLane(ev shared.Event) (lane int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			lane, err = laneNormal, shared.NewPanicError(r)
+		}
+	}()
 	switch b.prio(ev) {
 	case workerpool.PriorityCritical:
-		return laneCritical
+		return laneCritical, nil
 	case workerpool.PriorityHigh:
-		return laneHigh
+		return laneHigh, nil
 	case workerpool.PriorityLow:
-		return laneLow
+		return laneLow, nil
 	}
-	return laneNormal
+	return laneNormal, nil
+}
+
+// lanePriority is the pool lane for a drainer woken by an event of lane.
+func lanePriority(lane int) workerpool.Priority {
+	switch lane {
+	case laneCritical:
+		return workerpool.PriorityCritical
+	case laneHigh:
+		return workerpool.PriorityHigh
+	case laneLow:
+		return workerpool.PriorityLow
+	}
+	return workerpool.PriorityNormal
 }
 
 func (b *buffer) push(lane int, it item) bool { return b.lanes[lane].Push(it) }

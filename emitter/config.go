@@ -62,18 +62,22 @@ type Config struct {
 	// so a flood of low-priority events cannot hold back an urgent one, and
 	// an event at the head of the low lane waits at most 12 takes. The
 	// drainer tasks go into the pool lane of the event that woke them.
-	// Default nil: one FIFO buffer.
+	// It is called once per EmitAsync; if it panics, EmitAsync returns the
+	// panic as an error (a *shared.PanicError) and the event is not
+	// accepted. Default nil: one FIFO buffer.
 	Priority func(shared.Event) workerpool.Priority
 	// OnAsyncError receives the joined listener errors of an async event.
-	// It runs on the handling goroutine: keep it quick. Default: the error is
+	// It runs on the handling goroutine: keep it quick. A panic in it is
+	// recovered and counted in Stats.HookPanics. Default: the error is
 	// counted in Stats and logged at debug level if Logger is set.
 	OnAsyncError func(shared.Event, error)
 	// Listeners applies the policies registered with a listener manager
 	// (retries with backoff, circuit breaker, timeout, concurrency limit,
 	// dead letters) to the listeners registered there; other listeners are
-	// called once, as without a manager. Emit runs a registered listener's
-	// retries in the caller's goroutine (Manager.Handle) and returns its
-	// final error. EmitAsync makes one attempt per drainer and schedules the
+	// called once, as without a manager. Emit makes the first attempt on
+	// every listener, then waits out the retries of those that failed,
+	// different listeners' side by side (Binding.HandleFirst), and returns
+	// their final errors. EmitAsync makes one attempt per drainer and schedules the
 	// next on the manager's delay queue, so no pool worker waits out a
 	// backoff; Shutdown waits for those retries. Stop the manager after the
 	// emitter's Shutdown. Default: none.

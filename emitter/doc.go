@@ -6,7 +6,8 @@
 //
 // Emit runs every matching listener in the calling goroutine, one after
 // another, and returns their errors joined; a failing or panicking listener
-// does not stop the others. EmitAsync puts the event in a bounded buffer and
+// does not stop the others. Listeners with retry policies (Config.Listeners)
+// are retried once every listener has had its first attempt, side by side. EmitAsync puts the event in a bounded buffer and
 // returns; drainer tasks on a workerpool.Pool deliver buffered events, up to
 // Config.MaxConcurrency at once. A full buffer blocks the caller until its
 // context ends, or rejects with ErrBufferFull under OverflowReject. No
@@ -14,6 +15,10 @@
 //
 // Middleware (Before/After hooks, such as shared.MiddlewareFunc) runs around
 // every dispatch; WrapListeners adds handler-wrapping middleware.
+//
+// Panics in listeners, middleware hooks, Config.Priority and OnAsyncError
+// are recovered and become errors (*shared.PanicError) or counts in Stats;
+// none of them can take a drainer down or hold Shutdown.
 //
 // Goroutines: New starts one, which moves drain work onto the pool when the
 // pool's queue is full. Shutdown stops accepting events, delivers everything

@@ -86,6 +86,7 @@ type counters struct {
 	mwErrors   paddedCounter
 	dropped    paddedCounter
 	panics     paddedCounter
+	hookPanics paddedCounter
 }
 
 type paddedCounter struct {
@@ -159,7 +160,16 @@ func (e *Emitter) closed() bool { return e.state.Load()&closedBit != 0 }
 // Every listener runs even if an earlier one fails; their errors come back
 // joined, each a *shared.ListenerError naming the listener. A listener's
 // panic becomes a *shared.PanicError. Before-middleware errors stop the
-// dispatch and are returned. Listeners get ctx as it is.
+// dispatch and are returned. A panic in a Before or After hook is recovered
+// and returned as a *shared.PanicError (an After panic after the listeners
+// ran). Listeners get ctx as it is.
+//
+// Listeners registered with Config.Listeners each get their first attempt,
+// one after another, before any of them is retried; then the retries of
+// different listeners run concurrently (on goroutines Emit starts and waits
+// for, on this failure path only), so one listener's backoff never delays
+// another listener. Emit returns when every listener has succeeded or
+// given up.
 func (e *Emitter) Emit(ctx context.Context, ev shared.Event) error {
 	if e.cfg.AsyncMode {
 		return e.EmitAsync(ctx, ev)
@@ -187,7 +197,18 @@ func (e *Emitter) Emit(ctx context.Context, ev shared.Event) error {
 // waits until ctx is done (OverflowBlock, returning ctx.Err()) or returns
 // ErrBufferFull (OverflowReject). Listeners get a context that carries ctx's
 // values but not its deadline or cancellation, since the caller has moved
-// on. A nil error means the event was accepted: Shutdown delivers it.
+// on. A nil error means the event was accepted: Shutdown delivers it. A nil
+// ctx means context.Background().
+//
+// The event stays in use until its listeners have handled it: do not modify
+// it, nor Reset a pooled *shared.BaseEvent and reuse it, before then.
+//
+// Calling EmitAsync from inside a listener that runs on this emitter's
+// drainers (an async listener emitting a follow-up event) while the buffer
+// is full under OverflowBlock waits for room that only the drainers can
+// make; if every drainer is doing the same, nothing moves until the callers'
+// contexts end. From a listener, pass a ctx with a deadline, use
+// OverflowReject, or call Emit.
 func (e *Emitter) EmitAsync(ctx context.Context, ev shared.Event) error {
 	if err := shared.Validate(ev); err != nil {
 		e.reportEmitted(ev, err)
@@ -199,9 +220,10 @@ func (e *Emitter) EmitAsync(ctx context.Context, ev shared.Event) error {
 	if !e.enter() {
 		return ErrEmitterClosed
 	}
-	err := e.enqueue(ctx, ev)
-	e.exit()
-	return err
+	// Deferred so that a panicking hook (Metrics) cannot leave the call
+	// counted inside, which would hold Shutdown forever.
+	defer e.exit()
+	return e.enqueue(ctx, ev)
 }
 
 func (e *Emitter) enqueue(ctx context.Context, ev shared.Event) error {
@@ -210,7 +232,13 @@ func (e *Emitter) enqueue(ctx context.Context, ev shared.Event) error {
 		hctx = context.WithoutCancel(ctx)
 	}
 	it := item{ctx: hctx, ev: ev}
-	lane := e.buf.laneOf(ev)
+	lane, err := e.buf.laneOf(ev)
+	if err != nil {
+		e.st.hookPanics.Add(1)
+		err = fmt.Errorf("emitter: Config.Priority panicked on event %q: %w", ev.ID(), err)
+		e.reportEmitted(ev, err)
+		return err
+	}
 	if !e.buf.push(lane, it) {
 		if e.cfg.Overflow == OverflowReject {
 			e.st.dropped.Add(1)
@@ -227,7 +255,7 @@ func (e *Emitter) enqueue(ctx context.Context, ev shared.Event) error {
 	if m := e.cfg.Metrics; m != nil {
 		m.EventEmitted(e.name, ev.Type(), nil)
 	}
-	e.kick(ev)
+	e.kick(lane)
 	return nil
 }
 
@@ -264,18 +292,27 @@ func (e *Emitter) signalSpace() {
 // EmitBatch validates every event first and emits none if one is invalid
 // (the error names its index). It then emits them in order, synchronously
 // or, with AsyncMode, into the buffer; the errors of all events come back
-// joined.
+// joined. It stops early once ctx is done (the error then matches
+// ctx.Err()) or the emitter is closed (ErrEmitterClosed); the events before
+// that point were emitted. A nil ctx means context.Background().
 func (e *Emitter) EmitBatch(ctx context.Context, events []shared.Event) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	for i, ev := range events {
 		if err := shared.Validate(ev); err != nil {
 			return fmt.Errorf("emitter: batch event %d: %w", i, err)
 		}
 	}
 	var errs []error
-	for _, ev := range events {
+	for i, ev := range events {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("emitter: batch stopped before event %d: %w", i, err))
+			break
+		}
 		if err := e.Emit(ctx, ev); err != nil {
 			errs = append(errs, err)
-			if errors.Is(err, ErrEmitterClosed) || ctx.Err() != nil {
+			if errors.Is(err, ErrEmitterClosed) {
 				break
 			}
 		}
@@ -284,37 +321,42 @@ func (e *Emitter) EmitBatch(ctx context.Context, events []shared.Event) error {
 }
 
 // deliver runs middleware and every matching listener. async says whether
-// failed attempts of managed listeners are retried later (true) or inline.
+// failed attempts of managed listeners are retried later (true) or by this
+// call (false). A panic in a middleware hook is recovered and becomes an
+// error (see before and runAfter).
 func (e *Emitter) deliver(ctx context.Context, t *table, ev shared.Event, async bool) error {
 	for i, mw := range t.mws {
-		if err := mw.Before(ctx, ev); err != nil {
+		if err := before(ctx, mw, ev); err != nil {
 			e.st.mwErrors.Add(1)
 			e.st.failed.Add(1)
+			rerr := fmt.Errorf("emitter: middleware rejected event %q: %w", ev.ID(), err)
 			// Middleware that already ran Before gets its After.
-			for j := i - 1; j >= 0; j-- {
-				if aerr := t.mws[j].After(ctx, ev, err); aerr != nil {
-					e.st.mwErrors.Add(1)
-				}
+			if aerr := e.runAfter(ctx, t.mws[:i], ev, err); aerr != nil {
+				return errors.Join(rerr, aerr)
 			}
-			return fmt.Errorf("emitter: middleware rejected event %q: %w", ev.ID(), err)
+			return rerr
 		}
 	}
 	var errs []error
+	var later []pendingRetry // sync only: managed listeners whose first attempt failed
 	typ := ev.Type()
 	for _, en := range t.exact[typ] {
 		if !en.sub.Active() {
 			continue // unsubscribed after this snapshot was taken
 		}
-		if err := e.call(ctx, en, ev, async); err != nil {
+		if err := e.call(ctx, en, ev, async, &later); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	for _, en := range t.patterns {
 		if en.sub.Active() && shared.MatchPattern(en.topic, typ) {
-			if err := e.call(ctx, en, ev, async); err != nil {
+			if err := e.call(ctx, en, ev, async, &later); err != nil {
 				errs = append(errs, err)
 			}
 		}
+	}
+	if len(later) > 0 {
+		errs = e.finishRetries(ev, later, errs)
 	}
 	var err error
 	switch len(errs) {
@@ -327,22 +369,79 @@ func (e *Emitter) deliver(ctx context.Context, t *table, ev shared.Event, async 
 	if err != nil {
 		e.st.failed.Add(1)
 	}
-	for i := len(t.mws) - 1; i >= 0; i-- {
-		if aerr := t.mws[i].After(ctx, ev, err); aerr != nil {
-			e.st.mwErrors.Add(1)
+	if len(t.mws) > 0 {
+		if aerr := e.runAfter(ctx, t.mws, ev, err); aerr != nil {
+			if err == nil {
+				return aerr
+			}
+			return errors.Join(err, aerr)
 		}
 	}
 	return err
 }
 
+// before calls mw.Before, turning a panic into a *shared.PanicError.
+func before(ctx context.Context, mw shared.Middleware, ev shared.Event) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = shared.NewPanicError(r)
+		}
+	}()
+	return mw.Before(ctx, ev)
+}
+
+// after calls mw.After and reports whether it panicked; the panic comes
+// back as a *shared.PanicError.
+func after(ctx context.Context, mw shared.Middleware, ev shared.Event, outcome error) (err error, panicked bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			err, panicked = shared.NewPanicError(r), true
+		}
+	}()
+	return mw.After(ctx, ev, outcome), false
+}
+
+// runAfter runs the After hooks of mws in reverse order with the outcome of
+// the dispatch. Every error they return or panic with is counted in
+// MiddlewareErrors; the panics also come back, joined, so that they reach
+// Emit's caller or OnAsyncError instead of unwinding the dispatcher.
+func (e *Emitter) runAfter(ctx context.Context, mws []shared.Middleware, ev shared.Event, outcome error) error {
+	var panics []error
+	for i := len(mws) - 1; i >= 0; i-- {
+		aerr, panicked := after(ctx, mws[i], ev, outcome)
+		if aerr == nil {
+			continue
+		}
+		e.st.mwErrors.Add(1)
+		if panicked {
+			panics = append(panics, fmt.Errorf("emitter: After hook of middleware %d panicked on event %q: %w", i, ev.ID(), aerr))
+		}
+	}
+	return errors.Join(panics...)
+}
+
+// pendingRetry is a managed listener whose first synchronous attempt
+// failed: rest makes its remaining attempts (Manager.Handle's retries).
+type pendingRetry struct {
+	en   *entry
+	rest func() error
+}
+
 // call runs one listener, recovering a panic, and wraps its error. A
-// listener registered with Config.Listeners runs under its policies.
-func (e *Emitter) call(ctx context.Context, en *entry, ev shared.Event, async bool) error {
+// listener registered with Config.Listeners runs under its policies: with
+// async, one attempt now and the retries scheduled on the manager; without,
+// one attempt now and, if it failed, its retries appended to later, for
+// deliver to run once every listener has had its first attempt.
+func (e *Emitter) call(ctx context.Context, en *entry, ev shared.Event, async bool, later *[]pendingRetry) error {
 	var err error
 	managed := false
 	if b := en.bind; b != nil {
 		if !async {
-			managed, err = b.Handle(ctx, en.handler, ev)
+			var rest func() error
+			if managed, rest, err = b.HandleFirst(ctx, en.handler, ev); rest != nil {
+				*later = append(*later, pendingRetry{en: en, rest: rest})
+				return nil // not final: finishRetries makes the other attempts
+			}
 		} else if managed, err = b.Attempt(ctx, en.handler, ev); managed && err != nil {
 			if e.scheduleRetry(ctx, en, ev, 1, err) {
 				return nil // not final: the manager will hand it back
@@ -365,6 +464,31 @@ func (e *Emitter) call(ctx context.Context, en *entry, ev shared.Event, async bo
 		return nil
 	}
 	return e.listenerFailed(en, ev, err)
+}
+
+// finishRetries runs the retries of the managed listeners whose first
+// synchronous attempt failed, the listeners' retries concurrently so that
+// one listener's backoff does not delay another's, and appends their final
+// errors to errs. The goroutines it starts (one per listener beyond the
+// first, on this failure path only) have returned when it returns.
+func (e *Emitter) finishRetries(ev shared.Event, later []pendingRetry, errs []error) []error {
+	results := make([]error, len(later))
+	var wg sync.WaitGroup
+	for i := 1; i < len(later); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = later[i].rest()
+		}()
+	}
+	results[0] = later[0].rest()
+	wg.Wait()
+	for i, err := range results {
+		if err != nil {
+			errs = append(errs, e.listenerFailed(later[i].en, ev, err))
+		}
+	}
+	return errs
 }
 
 func (e *Emitter) listenerFailed(en *entry, ev shared.Event, err error) error {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/novaevents/nova/emitter"
@@ -117,6 +118,8 @@ func TestBadInputIsRefusedWithCheckableErrors(t *testing.T) {
 		"empty ID":        ev("", "order.created"),
 		"empty type":      ev("e1", ""),
 		"zero BaseEvent":  &shared.BaseEvent{},
+		"wildcard type":   ev("e1", "order.*"),
+		"empty token":     ev("e1", "order..created"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := em.Emit(ctx, e); !errors.Is(err, emitter.ErrInvalidEvent) {
@@ -222,32 +225,41 @@ func TestEmitAsyncRunsHandlersConcurrently(t *testing.T) {
 }
 
 func TestMaxConcurrencyBoundsAsyncHandlers(t *testing.T) {
-	pool := workerpool.New(8, 64)
-	defer pool.Close(context.Background())
-	em := emitter.New(emitter.Config{WorkerPool: pool, MaxConcurrency: 2})
-	var cur, peak atomic.Int32
-	em.Subscribe("work", shared.NewBaseListener("gauge", func(shared.Event) error {
-		c := cur.Add(1)
-		for p := peak.Load(); c > p && !peak.CompareAndSwap(p, c); p = peak.Load() {
+	synctest.Test(t, func(t *testing.T) {
+		// Eight workers and plenty of events, so that only MaxConcurrency can
+		// be what keeps handlers out.
+		pool := workerpool.New(8, 64)
+		em := emitter.New(emitter.Config{WorkerPool: pool, MaxConcurrency: 2})
+		var entered atomic.Int32
+		release := make(chan struct{})
+		em.Subscribe("work", shared.NewBaseListener("gate", func(shared.Event) error {
+			entered.Add(1)
+			<-release
+			return nil
+		}))
+		for i := range 20 {
+			if err := em.EmitAsync(context.Background(), ev(fmt.Sprint(i), "work")); err != nil {
+				t.Fatal(err)
+			}
 		}
-		for range 1000 {
-			_ = cur.Load() // stay inside a little, without sleeping
+		synctest.Wait() // every goroutine that could enter a handler has
+		if n := entered.Load(); n != 2 {
+			t.Errorf("%d handlers running at once, want exactly MaxConcurrency = 2", n)
 		}
-		cur.Add(-1)
-		return nil
-	}))
-	for i := range 500 {
-		_ = em.EmitAsync(context.Background(), ev(fmt.Sprint(i), "work"))
-	}
-	if err := em.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if p := peak.Load(); p > 2 {
-		t.Errorf("peak concurrency %d, MaxConcurrency is 2", p)
-	}
-	if st := em.Stats(); st.EventsProcessed != 500 {
-		t.Errorf("processed %d of 500", st.EventsProcessed)
-	}
+		if st := em.Stats(); st.ActiveDrainers != 2 || st.QueuedEvents != 18 {
+			t.Errorf("stats = %+v", st)
+		}
+		close(release)
+		if err := em.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if st := em.Stats(); st.EventsProcessed != 20 {
+			t.Errorf("processed %d of 20", st.EventsProcessed)
+		}
+		if err := pool.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestAsyncContextKeepsValuesButNotCancellation(t *testing.T) {
@@ -273,60 +285,126 @@ func TestAsyncContextKeepsValuesButNotCancellation(t *testing.T) {
 }
 
 func TestFullBufferPolicies(t *testing.T) {
-	pool := workerpool.New(1, 4)
-	defer pool.Close(context.Background())
-	block := make(chan struct{})
-	entered := make(chan struct{}, 1)
-	newBlocked := func(policy emitter.Overflow) *emitter.Emitter {
+	// newBlocked returns an emitter whose one drainer is stuck in the
+	// handler of "h" and whose buffer (two events) is full, and the channel
+	// that lets one handler call through. The pool is made inside the
+	// caller's synctest bubble.
+	newBlocked := func(t *testing.T, policy emitter.Overflow, r *recorder) (*emitter.Emitter, chan struct{}) {
+		t.Helper()
+		pool := workerpool.New(1, 4)
+		t.Cleanup(func() { _ = pool.Close(context.Background()) })
 		em := emitter.New(emitter.Config{WorkerPool: pool, BufferSize: 2, MaxConcurrency: 1, Overflow: policy})
-		em.Subscribe("slow", shared.NewBaseListener("slow", func(shared.Event) error {
-			select {
-			case entered <- struct{}{}:
-			default:
-			}
+		block := make(chan struct{})
+		rec := r.listener("slow")
+		em.Subscribe("slow", shared.NewBaseListener("slow", func(e shared.Event) error {
 			<-block
-			return nil
+			return rec.Handle(context.Background(), e)
 		}))
-		// One event in the handler, two in the buffer: full.
-		_ = em.EmitAsync(context.Background(), ev("h", "slow"))
-		<-entered
-		_ = em.EmitAsync(context.Background(), ev("b1", "slow"))
-		_ = em.EmitAsync(context.Background(), ev("b2", "slow"))
-		return em
+		for _, id := range []string{"h", "b1", "b2"} {
+			if err := em.EmitAsync(context.Background(), ev(id, "slow")); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait() // "h" is taken by the drainer before b1 and b2 fill the buffer
+		}
+		if st := em.Stats(); st.QueuedEvents != 2 {
+			t.Fatalf("setup: %d events queued, want a full buffer of 2", st.QueuedEvents)
+		}
+		return em, block
 	}
 	t.Run("reject returns ErrBufferFull and counts the drop", func(t *testing.T) {
-		em := newBlocked(emitter.OverflowReject)
-		if err := em.EmitAsync(context.Background(), ev("x", "slow")); !errors.Is(err, emitter.ErrBufferFull) {
-			t.Errorf("err = %v, want ErrBufferFull", err)
-		}
-		if st := em.Stats(); st.DroppedEvents != 1 || st.QueuedEvents != 2 {
-			t.Errorf("stats = %+v", st)
-		}
-		block <- struct{}{}
-		block <- struct{}{}
-		block <- struct{}{}
-		if err := em.Shutdown(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			var r recorder
+			em, block := newBlocked(t, emitter.OverflowReject, &r)
+			if err := em.EmitAsync(context.Background(), ev("x", "slow")); !errors.Is(err, emitter.ErrBufferFull) {
+				t.Errorf("err = %v, want ErrBufferFull", err)
+			}
+			if st := em.Stats(); st.DroppedEvents != 1 || st.QueuedEvents != 2 {
+				t.Errorf("stats = %+v", st)
+			}
+			close(block)
+			if err := em.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.got(); !slices.Equal(got, []string{"h", "b1", "b2"}) {
+				t.Errorf("delivered %v", got)
+			}
+		})
 	})
-	t.Run("block waits until ctx is done", func(t *testing.T) {
-		em := newBlocked(emitter.OverflowBlock)
-		ctx, cancel := context.WithCancel(context.Background())
-		errc := make(chan error, 1)
-		go func() { errc <- em.EmitAsync(ctx, ev("x", "slow")) }()
-		cancel()
-		if err := <-errc; !errors.Is(err, context.Canceled) {
-			t.Errorf("err = %v, want context.Canceled", err)
-		}
-		block <- struct{}{}
-		block <- struct{}{}
-		block <- struct{}{}
-		if err := em.Shutdown(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		if st := em.Stats(); st.EventsProcessed != 3 {
-			t.Errorf("processed %d, want 3", st.EventsProcessed)
-		}
+	t.Run("block waits for room, then accepts and delivers the event once", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var r recorder
+			em, block := newBlocked(t, emitter.OverflowBlock, &r)
+			errc := make(chan error, 1)
+			go func() { errc <- em.EmitAsync(context.Background(), ev("x", "slow")) }()
+			synctest.Wait() // the caller is durably blocked on the full buffer
+			select {
+			case err := <-errc:
+				t.Fatalf("EmitAsync returned %v on a full buffer, want it to wait", err)
+			default:
+			}
+			block <- struct{}{} // "h" finishes; the drainer takes b1 and frees a slot
+			if err := <-errc; err != nil {
+				t.Fatalf("EmitAsync = %v once room was made, want nil", err)
+			}
+			close(block)
+			if err := em.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.got(); !slices.Equal(got, []string{"h", "b1", "b2", "x"}) {
+				t.Errorf("delivered %v, want x once, after the events ahead of it", got)
+			}
+			if st := em.Stats(); st.EventsProcessed != 4 || st.DroppedEvents != 0 {
+				t.Errorf("stats = %+v", st)
+			}
+		})
+	})
+	t.Run("block gives up with ctx.Err() when the caller's ctx ends", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var r recorder
+			em, block := newBlocked(t, emitter.OverflowBlock, &r)
+			ctx, cancel := context.WithCancel(context.Background())
+			errc := make(chan error, 1)
+			go func() { errc <- em.EmitAsync(ctx, ev("x", "slow")) }()
+			synctest.Wait()
+			cancel()
+			if err := <-errc; !errors.Is(err, context.Canceled) {
+				t.Errorf("err = %v, want context.Canceled", err)
+			}
+			close(block)
+			if err := em.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.got(); !slices.Equal(got, []string{"h", "b1", "b2"}) {
+				t.Errorf("delivered %v: the cancelled event must not be", got)
+			}
+		})
+	})
+	t.Run("Shutdown releases a blocked caller with ErrEmitterClosed", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var r recorder
+			em, block := newBlocked(t, emitter.OverflowBlock, &r)
+			errc := make(chan error, 1)
+			go func() { errc <- em.EmitAsync(context.Background(), ev("x", "slow")) }()
+			synctest.Wait()
+			shut := make(chan error, 1)
+			go func() { shut <- em.Shutdown(context.Background()) }()
+			if err := <-errc; !errors.Is(err, emitter.ErrEmitterClosed) {
+				t.Errorf("blocked EmitAsync = %v, want ErrEmitterClosed", err)
+			}
+			synctest.Wait()
+			select {
+			case err := <-shut:
+				t.Fatalf("Shutdown returned %v with accepted events still undelivered", err)
+			default:
+			}
+			close(block)
+			if err := <-shut; err != nil {
+				t.Fatal(err)
+			}
+			if got := r.got(); !slices.Equal(got, []string{"h", "b1", "b2"}) {
+				t.Errorf("delivered %v: every accepted event, and not x", got)
+			}
+		})
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -194,6 +195,93 @@ func TestStoppedManagerDoesNotHangShutdown(t *testing.T) {
 		list, _ := lm.DeadLetters(ctx, listener.DeadLetterFilter{})
 		if len(list) != 1 {
 			t.Errorf("%d dead letters, want the abandoned event", len(list))
+		}
+	})
+}
+
+// Emit with managed listeners: every listener gets its first attempt before
+// any listener is retried, and the retries of different listeners wait out
+// their backoffs side by side, not one after another.
+func TestEmitRetriesOfOneManagedListenerDoNotDelayTheOthers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		lm := listener.NewManager(listener.ManagerConfig{})
+		policy := listener.RetryPolicy{MaxAttempts: 2, InitialDelay: time.Hour, MaxDelay: time.Hour, Jitter: listener.JitterNone}
+		broken := newFlaky("broken", 100)       // fails both attempts
+		recovering := newFlaky("recovering", 1) // fails once, then succeeds
+		healthy := newFlaky("healthy", 0)
+		for _, l := range []*flaky{broken, recovering, healthy} {
+			if err := lm.Register(l, listener.ListenerConfig{RetryPolicy: policy}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		em := emitter.New(emitter.Config{Listeners: lm})
+		// The failing listeners come first: run one after another, their
+		// backoffs would hold the healthy one back by two hours.
+		em.Subscribe("order.created", broken)
+		em.Subscribe("order.created", recovering)
+		em.Subscribe("order.created", healthy)
+
+		start := time.Now()
+		err := em.Emit(ctx, shared.NewBaseEvent("o-1", "order.created", nil))
+		took := time.Since(start)
+
+		if at := healthy.at["o-1"]; len(at) != 1 || !at[0].Equal(start) {
+			t.Errorf("healthy listener called at %v, want once at the start", at)
+		}
+		for _, l := range []*flaky{broken, recovering} {
+			at := l.at["o-1"]
+			if len(at) != 2 || !at[0].Equal(start) || at[1].Sub(start) != time.Hour {
+				t.Errorf("%s attempts at %v, want at 0 and after one hour's backoff", l.id, at)
+			}
+		}
+		if took != time.Hour {
+			t.Errorf("Emit took %v, want one backoff (1h): the retries run side by side", took)
+		}
+		var le *shared.ListenerError
+		if !errors.Is(err, shared.ErrRetryLimitExceeded) || !errors.As(err, &le) || le.ListenerID != "broken" {
+			t.Errorf("Emit = %v, want only broken's exhausted retries", err)
+		}
+		if strings.Contains(err.Error(), `"recovering"`) {
+			t.Errorf("Emit = %v: recovering succeeded and must not be reported", err)
+		}
+		if err := em.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := lm.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestEmitToManagedListenersStopsRetryingWhenCtxEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lm := listener.NewManager(listener.ManagerConfig{})
+		policy := listener.RetryPolicy{MaxAttempts: 5, InitialDelay: time.Hour, MaxDelay: time.Hour, Jitter: listener.JitterNone}
+		a, b := newFlaky("a", 100), newFlaky("b", 100)
+		for _, l := range []*flaky{a, b} {
+			if err := lm.Register(l, listener.ListenerConfig{RetryPolicy: policy}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		em := emitter.New(emitter.Config{Listeners: lm})
+		em.Subscribe("x", a)
+		em.Subscribe("x", b)
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Minute)
+		defer cancel()
+		start := time.Now()
+		err := em.Emit(ctx, shared.NewBaseEvent("1", "x", nil))
+		if took := time.Since(start); took != 90*time.Minute {
+			t.Errorf("Emit returned after %v, want when ctx ended (90m)", took)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || a.count("1") != 2 || b.count("1") != 2 {
+			t.Errorf("Emit = %v after %d and %d attempts, want ctx's error after 2 each", err, a.count("1"), b.count("1"))
+		}
+		if err := em.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := lm.Stop(context.Background()); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -36,11 +36,14 @@ func TestFloodOfLowPriorityEventsDoesNotDelayUrgentOnes(t *testing.T) {
 			defer pool.Close(context.Background())
 			em := emitter.New(emitter.Config{WorkerPool: pool, MaxConcurrency: 1, BufferSize: 2000, Priority: tt.priority})
 			gate := make(chan struct{})
+			entered := make(chan struct{})
 			var once sync.Once
 			var mu sync.Mutex
 			var order []string
 			record := shared.NewBaseListener("recorder", func(e shared.Event) error {
-				once.Do(func() { <-gate }) // hold the only drainer until the flood is queued
+				// Hold the only drainer, inside the handler of "first", until
+				// the flood is queued.
+				once.Do(func() { close(entered); <-gate })
 				mu.Lock()
 				order = append(order, e.Type())
 				mu.Unlock()
@@ -50,6 +53,7 @@ func TestFloodOfLowPriorityEventsDoesNotDelayUrgentOnes(t *testing.T) {
 			em.Subscribe("process.exited", record)
 			ctx := context.Background()
 			_ = em.EmitAsync(ctx, shared.NewBaseEvent("first", "log.line", nil))
+			<-entered // "first" has left the buffer: the drainer is held
 			for i := range 1000 {
 				if err := em.EmitAsync(ctx, shared.NewBaseEvent(fmt.Sprint("l", i), "log.line", nil)); err != nil {
 					t.Fatal(err)
@@ -88,10 +92,11 @@ func TestLowPriorityLaneIsNotStarved(t *testing.T) {
 			return workerpool.PriorityHigh
 		}})
 	gate := make(chan struct{})
+	entered := make(chan struct{})
 	var once sync.Once
 	var order []string
 	l := shared.NewBaseListener("r", func(e shared.Event) error {
-		once.Do(func() { <-gate })
+		once.Do(func() { close(entered); <-gate })
 		order = append(order, e.Type())
 		return nil
 	})
@@ -99,6 +104,7 @@ func TestLowPriorityLaneIsNotStarved(t *testing.T) {
 	em.Subscribe("high", l)
 	ctx := context.Background()
 	_ = em.EmitAsync(ctx, shared.NewBaseEvent("hold", "high", nil))
+	<-entered // "hold" is in the handler: what follows queues behind it
 	_ = em.EmitAsync(ctx, shared.NewBaseEvent("low-1", "low", nil))
 	for i := range 200 {
 		_ = em.EmitAsync(ctx, shared.NewBaseEvent(fmt.Sprint(i), "high", nil))

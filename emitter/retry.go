@@ -42,7 +42,11 @@ func (e *Emitter) pushRetry(r retryItem) {
 	e.retryQ = append(e.retryQ, r)
 	e.retryLen.Add(1)
 	e.retryMu.Unlock()
-	e.kick(r.ev)
+	lane, err := e.buf.laneOf(r.ev)
+	if err != nil {
+		e.st.hookPanics.Add(1) // a panicking Priority: the normal lane
+	}
+	e.kick(lane)
 }
 
 func (e *Emitter) popRetry() (retryItem, bool) {

@@ -11,8 +11,18 @@ import "context"
 //
 // If ctx ends first Shutdown returns ctx.Err(); delivery goes on in the
 // background and a later Shutdown call waits for it again. Shutdown is safe
-// to call more than once and concurrently with every other method.
+// to call more than once and concurrently with every other method. A nil ctx
+// means context.Background(): wait as long as delivery takes.
+//
+// Shutdown called from inside an async listener of this emitter waits for
+// every accepted event, including the one that listener is handling, so it
+// cannot return before ctx ends (with a nil or Background ctx, never).
+// From a listener, start it on a goroutine of its own (go em.Shutdown(ctx))
+// and let the listener return.
 func (e *Emitter) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	e.shutdownOnce.Do(func() {
 		e.state.Or(closedBit)
 		close(e.closing)
@@ -35,7 +45,7 @@ func (e *Emitter) finishShutdown() {
 	<-e.callersDone
 	// Make sure something drains what is left, then wait for it.
 	if e.buf.len() > 0 && e.acquire() {
-		e.startDrainer(nil)
+		e.startDrainer(laneNormal)
 	}
 	e.checkIdle()
 	<-e.idle

@@ -14,8 +14,15 @@ type Stats struct {
 	ListenerErrors uint64
 	// Panics counts listener panics (included in ListenerErrors).
 	Panics uint64
-	// MiddlewareErrors counts errors returned by Before and After hooks.
+	// MiddlewareErrors counts errors returned by Before and After hooks,
+	// and their panics, which are recovered.
 	MiddlewareErrors uint64
+	// HookPanics counts panics recovered from the emitter's other callbacks:
+	// Config.Priority (EmitAsync then returns the panic as an error),
+	// Config.OnAsyncError, and anything else that panics while a drainer
+	// delivers an event (a Metrics hook, for instance; that event then
+	// counts as failed). In Emit such panics reach the caller.
+	HookPanics uint64
 	// DroppedEvents counts EmitAsync calls refused with ErrBufferFull.
 	DroppedEvents uint64
 	// AsyncEvents counts events accepted by the async path.
@@ -44,6 +51,7 @@ func (e *Emitter) Stats() Stats {
 		ListenerErrors:   e.st.listenerEr.Load(),
 		Panics:           e.st.panics.Load(),
 		MiddlewareErrors: e.st.mwErrors.Load(),
+		HookPanics:       e.st.hookPanics.Load(),
 		DroppedEvents:    e.st.dropped.Load(),
 		AsyncEvents:      in,
 		AsyncProcessed:   done,

@@ -1,7 +1,10 @@
 package shared
 
 import (
+	"fmt"
+	"maps"
 	"reflect"
+	"sync/atomic"
 	"time"
 )
 
@@ -11,7 +14,8 @@ import (
 // Nova treats events as immutable once they are emitted or published: the
 // same value is handed to every listener, possibly on several goroutines at
 // once, so neither Data nor the map returned by Metadata may be modified
-// after that point.
+// after that point. (BaseEvent.SetMetadata, which replaces the map rather
+// than modifying it, stays safe.)
 type Event interface {
 	ID() string
 	Type() string
@@ -24,15 +28,29 @@ type Event interface {
 // type (which Validate refuses) whose methods all work, so a *BaseEvent can be
 // kept in a sync.Pool and filled again with Reset.
 //
-// A BaseEvent is safe for concurrent reads. The setters (SetMetadata,
-// SetTimestamp, Reset) are for building the event before it is emitted and
-// must not race with readers.
+// Reading a BaseEvent is safe from any number of goroutines, and so is
+// SetMetadata, even while the event is being delivered: the metadata map is
+// copied on write and swapped in atomically, so a map returned by Metadata
+// never changes afterwards. Metadata and GetMetadata cost one atomic load
+// and never allocate; SetMetadata allocates a new map unless the key already
+// holds that value. SetTimestamp and Reset are for building the event before
+// it is emitted and must not race with readers.
+//
+// Pooling: put a *BaseEvent back in its pool (and Reset it) only once every
+// component it was given to is done with it. Emit is done when it returns;
+// EmitAsync and Publish return before the listeners run, so an event passed
+// to them stays in use until its listeners have handled it (and their
+// retries are over). Reusing it sooner hands the listeners another event's
+// ID, type and data. A BaseEvent must not be copied by value (go vet
+// reports it); pass *BaseEvent.
 type BaseEvent struct {
 	id        string
 	eventType string
 	timestamp time.Time
 	data      any
-	metadata  map[string]string
+	// metadata points to a map that is never modified once stored: writers
+	// store a modified copy.
+	metadata atomic.Pointer[map[string]string]
 }
 
 // NewBaseEvent returns an event stamped with the current time.
@@ -45,10 +63,8 @@ func NewBaseEvent(id, eventType string, data any) *BaseEvent {
 func NewBaseEventWithMetadata(id, eventType string, data any, metadata map[string]string) *BaseEvent {
 	e := NewBaseEvent(id, eventType, data)
 	if len(metadata) > 0 {
-		e.metadata = make(map[string]string, len(metadata))
-		for k, v := range metadata {
-			e.metadata[k] = v
-		}
+		m := maps.Clone(metadata)
+		e.metadata.Store(&m)
 	}
 	return e
 }
@@ -62,10 +78,13 @@ func NewBaseEventAt(id, eventType string, data any, at time.Time, metadata map[s
 }
 
 // Reset reuses e for a new event: it sets ID, type and data, stamps the
-// current time and empties the metadata (keeping the map for reuse).
+// current time and drops the metadata. Call it only once nothing holds e any
+// more (see the pooling note on BaseEvent).
 func (e *BaseEvent) Reset(id, eventType string, data any) {
 	e.id, e.eventType, e.data, e.timestamp = id, eventType, data, time.Now()
-	clear(e.metadata)
+	if e.metadata.Load() != nil {
+		e.metadata.Store(nil)
+	}
 }
 
 // ID returns the event ID. All BaseEvent getters are safe on a nil receiver.
@@ -100,38 +119,65 @@ func (e *BaseEvent) Data() any {
 	return e.data
 }
 
-// Metadata returns the metadata map itself, not a copy: read it, do not
-// modify it (use SetMetadata before the event is emitted). It may be nil.
+// Metadata returns the current metadata map itself, not a copy; it may be
+// nil. The map is never modified afterwards (SetMetadata replaces it), so it
+// can be read while other goroutines set metadata; do not modify it.
 func (e *BaseEvent) Metadata() map[string]string {
 	if e == nil {
 		return nil
 	}
-	return e.metadata
+	if p := e.metadata.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // GetMetadata returns one metadata value.
 func (e *BaseEvent) GetMetadata(key string) (string, bool) {
-	if e == nil {
-		return "", false
-	}
-	v, ok := e.metadata[key]
+	v, ok := e.Metadata()[key]
 	return v, ok
 }
 
-// SetMetadata sets one metadata value, creating the map on first use.
+// SetMetadata sets one metadata value. It is safe to call concurrently with
+// the getters and with other SetMetadata calls (middleware adding a trace
+// ID while the same event is emitted on several goroutines): it stores a
+// copy of the map with the value set. Setting a value the key already holds
+// changes nothing and does not allocate.
 func (e *BaseEvent) SetMetadata(key, value string) {
-	if e.metadata == nil {
-		e.metadata = make(map[string]string, 4)
+	for {
+		old := e.metadata.Load()
+		if old != nil {
+			if v, ok := (*old)[key]; ok && v == value {
+				return
+			}
+		}
+		if e.metadata.CompareAndSwap(old, withEntry(old, key, value)) {
+			return
+		}
 	}
-	e.metadata[key] = value
+}
+
+// withEntry returns a pointer to a new map holding *old (if any) and key.
+func withEntry(old *map[string]string, key, value string) *map[string]string {
+	var m map[string]string
+	if old == nil {
+		m = make(map[string]string, 4)
+	} else {
+		m = make(map[string]string, len(*old)+1)
+		maps.Copy(m, *old)
+	}
+	m[key] = value
+	return &m
 }
 
 // SetTimestamp overrides the timestamp, for replayed events.
 func (e *BaseEvent) SetTimestamp(t time.Time) { e.timestamp = t }
 
 // Validate checks the fields every Nova component relies on: the event is not
-// nil (nor a typed nil pointer), and its ID and type are not empty. The error
-// is a *ValidationError, which matches ErrInvalidEvent.
+// nil (nor a typed nil pointer), its ID is not empty, and its type is a
+// dot-separated list of non-empty tokens without the wildcards '*' and '>',
+// which belong to subscription patterns. The error is a *ValidationError,
+// which matches ErrInvalidEvent.
 func Validate(e Event) error {
 	if IsNil(e) {
 		return errNilEvent
@@ -139,8 +185,31 @@ func Validate(e Event) error {
 	if e.ID() == "" {
 		return errEmptyID
 	}
-	if e.Type() == "" {
+	return validateType(e.Type())
+}
+
+// validateType checks an event type in one pass over its bytes, without
+// allocating unless the type is refused.
+func validateType(t string) error {
+	if t == "" {
 		return errEmptyType
+	}
+	tokenStart := true // at the start of a token: a '.' here ends an empty one
+	for i := 0; i < len(t); i++ {
+		switch t[i] {
+		case '.':
+			if tokenStart {
+				return &ValidationError{Field: "type", Reason: fmt.Sprintf("event type %q has an empty token", t)}
+			}
+			tokenStart = true
+		case '*', '>':
+			return &ValidationError{Field: "type", Reason: fmt.Sprintf("event type %q contains the wildcard %q, which only subscription patterns may use", t, t[i])}
+		default:
+			tokenStart = false
+		}
+	}
+	if tokenStart {
+		return &ValidationError{Field: "type", Reason: fmt.Sprintf("event type %q has an empty token", t)}
 	}
 	return nil
 }

@@ -8,10 +8,18 @@ import (
 
 // Middleware runs around the dispatch of an event. Before runs before any
 // listener sees the event; a non-nil error stops the dispatch and is returned
-// to the caller. After runs once the listeners are done, with their joined
-// error; its own error is counted and reported but does not undo the
-// dispatch. Middleware registered on an emitter runs in registration order
-// for Before and in reverse order for After.
+// to the caller (to OnAsyncError for an async event). After runs once the
+// listeners are done, with their joined error; its own error is only
+// counted (the emitter's Stats.MiddlewareErrors): it neither reaches the
+// caller nor undoes the dispatch. A panic in either hook is recovered and
+// becomes a *PanicError: from Before it stops the dispatch like an error;
+// from After it is counted and also returned with the listeners' errors.
+// Middleware registered on an emitter runs in registration order for Before
+// and in reverse order for After.
+//
+// Both hooks may run on several goroutines at once (concurrent Emit calls,
+// async drainers) and may see the same event concurrently: they must be
+// safe for that. BaseEvent.SetMetadata is.
 type Middleware interface {
 	Before(ctx context.Context, e Event) error
 	After(ctx context.Context, e Event, err error) error
@@ -109,18 +117,21 @@ func (e *TimeoutError) Is(target error) bool {
 
 // Timeout is ListenerMiddleware that gives each call a deadline of d through
 // its context. A handler that returns after the deadline, or returns the
-// context's error, fails with a *TimeoutError. A handler that ignores its
-// context keeps running: Go cannot stop it, and the dispatcher waits for it.
+// context's error, fails with a *TimeoutError. If the caller's own context
+// ends first (an earlier deadline, a cancellation), that is not this
+// middleware's timeout: the handler's error (usually the caller's ctx.Err())
+// comes back unchanged. A handler that ignores its context keeps running:
+// Go cannot stop it, and the dispatcher waits for it.
 func Timeout(d time.Duration) ListenerMiddleware {
 	return func(next Listener) Listener {
 		if d <= 0 {
 			return next
 		}
 		return Wrap(next, func(ctx context.Context, e Event) error {
-			ctx, cancel := context.WithTimeout(ctx, d)
+			tctx, cancel := context.WithTimeout(ctx, d)
 			defer cancel()
-			err := next.Handle(ctx, e)
-			if ctx.Err() == context.DeadlineExceeded {
+			err := next.Handle(tctx, e)
+			if tctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 				return &TimeoutError{ListenerID: next.ID(), Limit: d}
 			}
 			return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -23,6 +24,13 @@ func TestValidateRefusesBadEvents(t *testing.T) {
 		{"typed nil pointer", typedNil, "event"},
 		{"zero BaseEvent", &shared.BaseEvent{}, "id"},
 		{"empty type", shared.NewBaseEvent("id-1", "", nil), "type"},
+		{"a type with '*'", shared.NewBaseEvent("id-1", "order.*", nil), "type"},
+		{"a type with '>'", shared.NewBaseEvent("id-1", "order.>", nil), "type"},
+		{"a wildcard inside a token", shared.NewBaseEvent("id-1", "order.cre*ted", nil), "type"},
+		{"a leading dot", shared.NewBaseEvent("id-1", ".order", nil), "type"},
+		{"a trailing dot", shared.NewBaseEvent("id-1", "order.", nil), "type"},
+		{"two dots in a row", shared.NewBaseEvent("id-1", "order..created", nil), "type"},
+		{"only a dot", shared.NewBaseEvent("id-1", ".", nil), "type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -33,8 +41,93 @@ func TestValidateRefusesBadEvents(t *testing.T) {
 			}
 		})
 	}
-	if err := shared.Validate(shared.NewBaseEvent("id-1", "order.created", nil)); err != nil {
-		t.Errorf("valid event: %v", err)
+	for _, typ := range []string{"order.created", "order", "order.item.added", "user-profile.updated_v2"} {
+		if err := shared.Validate(shared.NewBaseEvent("id-1", typ, nil)); err != nil {
+			t.Errorf("valid event of type %q: %v", typ, err)
+		}
+	}
+}
+
+func TestValidateDoesNotAllocateForAValidEvent(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own")
+	}
+	e := shared.NewBaseEvent("id-1", "order.item.added", nil)
+	if n := testing.AllocsPerRun(100, func() { _ = shared.Validate(e) }); n != 0 {
+		t.Errorf("Validate allocates %v times per call, want 0", n)
+	}
+}
+
+// Seed 001's tracing middleware calls SetMetadata in a Before hook, so the
+// same event can get metadata on several goroutines while others read it.
+func TestMetadataIsSafeToSetWhileOthersReadIt(t *testing.T) {
+	e := shared.NewBaseEventWithMetadata("id-1", "order.created", nil, map[string]string{"source": "test"})
+	const writers, readers, rounds = 4, 4, 200
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range rounds {
+				e.SetMetadata(fmt.Sprint("w", w), fmt.Sprint(i))
+				e.SetMetadata("trace_id", "same-for-everyone")
+			}
+		}()
+	}
+	for range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				n := 0
+				for range e.Metadata() { // ranging over a map being written crashes
+					n++
+				}
+				if v, ok := e.GetMetadata("source"); !ok || v != "test" || n == 0 {
+					t.Errorf("metadata lost its first key: %q, %v (%d keys)", v, ok, n)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	md := e.Metadata()
+	if len(md) != writers+2 {
+		t.Errorf("metadata %v: want source, trace_id and one key per writer (no update lost)", md)
+	}
+	for w := range writers {
+		if v := md[fmt.Sprint("w", w)]; v != fmt.Sprint(rounds-1) {
+			t.Errorf("writer %d's last value is %q, want %d", w, v, rounds-1)
+		}
+	}
+}
+
+func TestMetadataReturnedEarlierDoesNotChange(t *testing.T) {
+	e := shared.NewBaseEvent("id-1", "order.created", nil)
+	e.SetMetadata("a", "1")
+	before := e.Metadata()
+	e.SetMetadata("b", "2")
+	e.SetMetadata("a", "changed")
+	if len(before) != 1 || before["a"] != "1" {
+		t.Errorf("a map returned earlier changed: %v", before)
+	}
+	if got := e.Metadata(); len(got) != 2 || got["a"] != "changed" || got["b"] != "2" {
+		t.Errorf("Metadata = %v", got)
+	}
+}
+
+func TestReadingMetadataDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own")
+	}
+	e := shared.NewBaseEventWithMetadata("id-1", "order.created", nil, map[string]string{"trace_id": "t-1"})
+	n := testing.AllocsPerRun(100, func() {
+		_ = e.Metadata()
+		_, _ = e.GetMetadata("trace_id")
+		e.SetMetadata("trace_id", "t-1") // the value it already has
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per run, want 0", n)
 	}
 }
 
@@ -50,7 +143,7 @@ func TestBaseEventIsSafeToUseAtZeroAndNil(t *testing.T) {
 	}
 	e.Reset("id", "t.x", 7)
 	if e.ID() != "id" || e.Type() != "t.x" || e.Data() != 7 || len(e.Metadata()) != 0 || e.Timestamp().IsZero() {
-		t.Errorf("after Reset: %+v", e)
+		t.Errorf("after Reset: %+v", &e)
 	}
 }
 
@@ -137,6 +230,28 @@ func TestTimeoutFiresThroughTheContext(t *testing.T) {
 		fast := shared.Chain(shared.NewBaseListener("fast", func(shared.Event) error { return nil }), shared.Timeout(time.Second))
 		if err := fast.Handle(context.Background(), shared.NewBaseEvent("e", "t", nil)); err != nil {
 			t.Errorf("fast listener: %v", err)
+		}
+	})
+}
+
+func TestTimeoutReportsTheCallersDeadlineAsItsOwn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		waits := shared.NewListener("waits", func(ctx context.Context, _ shared.Event) error {
+			<-ctx.Done()
+			return ctx.Err()
+		})
+		l := shared.Chain(waits, shared.Timeout(time.Hour))
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		err := l.Handle(ctx, shared.NewBaseEvent("e", "t", nil))
+		var te *shared.TimeoutError
+		if errors.As(err, &te) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("err = %v, want the caller's context.DeadlineExceeded, not the middleware's hour", err)
+		}
+		cctx, ccancel := context.WithCancel(context.Background())
+		ccancel()
+		if err := l.Handle(cctx, shared.NewBaseEvent("e", "t", nil)); !errors.Is(err, context.Canceled) || errors.As(err, &te) {
+			t.Errorf("cancelled caller: err = %v, want context.Canceled", err)
 		}
 	})
 }

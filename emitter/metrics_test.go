@@ -1,0 +1,101 @@
+package emitter_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/novaevents/nova/emitter"
+	"github.com/novaevents/nova/shared"
+	"github.com/novaevents/nova/workerpool"
+)
+
+// metricsLog records the Metrics calls it receives, one line each.
+type metricsLog struct {
+	shared.NopMetrics
+	mu    sync.Mutex
+	lines []string
+}
+
+func (m *metricsLog) add(format string, args ...any) {
+	m.mu.Lock()
+	m.lines = append(m.lines, fmt.Sprintf(format, args...))
+	m.mu.Unlock()
+}
+
+func (m *metricsLog) got() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.lines)
+}
+
+func (m *metricsLog) EventEmitted(component, eventType string, err error) {
+	m.add("emitted %s %s err=%v", component, eventType, err != nil)
+}
+
+func (m *metricsLog) EventHandled(component, listenerID, eventType string, d time.Duration, err error) {
+	m.add("handled %s %s %s err=%v", component, listenerID, eventType, err != nil)
+}
+
+func (m *metricsLog) EventDropped(component, reason string) {
+	m.add("dropped %s %s", component, reason)
+}
+
+func TestMetricsHookIsCalled(t *testing.T) {
+	ctx := context.Background()
+	t.Run("Emit reports the event and every listener call", func(t *testing.T) {
+		var m metricsLog
+		em := newEmitter(t, emitter.Config{Name: "orders", Metrics: &m})
+		em.Subscribe("order.created", shared.NewBaseListener("ok", func(shared.Event) error { return nil }))
+		em.Subscribe("order.*", shared.NewBaseListener("failing", func(shared.Event) error { return errors.New("no") }))
+		_ = em.Emit(ctx, ev("o-1", "order.created"))
+		_ = em.Emit(ctx, ev("", "order.created")) // refused
+		want := []string{
+			"emitted orders order.created err=false",
+			"handled orders ok order.created err=false",
+			"handled orders failing order.created err=true",
+			"emitted orders order.created err=true",
+		}
+		if got := m.got(); !slices.Equal(got, want) {
+			t.Errorf("metrics calls:\n got %q\nwant %q", got, want)
+		}
+	})
+	t.Run("EmitAsync reports acceptance, handling and drops", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var m metricsLog
+			pool := workerpool.New(1, 4)
+			em := emitter.New(emitter.Config{Metrics: &m, WorkerPool: pool, BufferSize: 1, MaxConcurrency: 1, Overflow: emitter.OverflowReject})
+			release := make(chan struct{})
+			em.Subscribe("slow", shared.NewBaseListener("slow", func(shared.Event) error { <-release; return nil }))
+			for _, id := range []string{"in-handler", "queued", "dropped"} {
+				_ = em.EmitAsync(ctx, ev(id, "slow"))
+				synctest.Wait()
+			}
+			close(release)
+			if err := em.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{
+				"emitted emitter slow err=false",
+				"emitted emitter slow err=false",
+				"dropped emitter buffer_full",
+				"handled emitter slow slow err=false",
+				"handled emitter slow slow err=false",
+			}
+			got := m.got()
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("metrics calls:\n got %q\nwant %q", got, want)
+			}
+			if err := pool.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+}

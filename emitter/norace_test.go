@@ -1,0 +1,7 @@
+//go:build !race
+
+package emitter_test
+
+// raceEnabled reports whether the race detector is on; it allocates on its
+// own, so allocation counts are only checked without it.
+const raceEnabled = false
