@@ -14,8 +14,8 @@ import (
 )
 
 // runAMQPDemo sends the orders through RabbitMQ as CloudEvents and consumes
-// them back, then removes what it declared.
-func runAMQPDemo(ctx context.Context, url string, orders []Order, out io.Writer) error {
+// them back, then removes what it declared, whichever way it returns.
+func runAMQPDemo(ctx context.Context, url string, orders []Order, out io.Writer) (err error) {
 	reg := codec.NewRegistry()
 	if err := codec.Register[Order](reg, "demo.order"); err != nil {
 		return err
@@ -33,11 +33,37 @@ func runAMQPDemo(ctx context.Context, url string, orders []Order, out io.Writer)
 	if err != nil {
 		return fmt.Errorf("connecting to RabbitMQ: %w", err)
 	}
-	defer client.Close(context.Background())
+	// The queues and the exchange are durable and uniquely named: delete
+	// them on every path, or each failed run would leave its own behind.
+	queues := []string{queue}
+	var (
+		consumer  *amqp.Consumer
+		publisher *amqp.Publisher
+	)
+	defer func() {
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer ccancel()
+		if consumer != nil {
+			_ = consumer.Stop(cctx) // ErrNotStarted if it never started
+		}
+		if publisher != nil {
+			_ = publisher.Close(cctx)
+		}
+		cleanup := client.Delete(cctx, queues, []string{exchange})
+		if cerr := client.Close(cctx); cleanup == nil {
+			cleanup = cerr
+		}
+		if err == nil && cleanup != nil {
+			err = fmt.Errorf("removing the demo's queues and exchange: %w", cleanup)
+		}
+	}()
 
-	consumer, err := client.NewConsumer(amqp.ConsumerConfig{Queue: queue, Events: enc, MaxRetries: 2, RetryDelay: 100 * time.Millisecond})
+	consumer, err = client.NewConsumer(amqp.ConsumerConfig{Queue: queue, Events: enc, MaxRetries: 2, RetryDelay: 100 * time.Millisecond})
 	if err != nil {
 		return err
+	}
+	for _, q := range consumer.Topology().Queues {
+		queues = append(queues, q.Name)
 	}
 	var got, typed atomic.Int64
 	all := make(chan struct{})
@@ -54,7 +80,7 @@ func runAMQPDemo(ctx context.Context, url string, orders []Order, out io.Writer)
 	if err != nil {
 		return err
 	}
-	publisher, err := client.NewPublisher(amqp.PublisherConfig{Events: enc, Mandatory: true})
+	publisher, err = client.NewPublisher(amqp.PublisherConfig{Events: enc, Mandatory: true})
 	if err != nil {
 		return err
 	}
@@ -81,12 +107,9 @@ func runAMQPDemo(ctx context.Context, url string, orders []Order, out io.Writer)
 		return err
 	}
 	ps := publisher.Stats()
-	_ = publisher.Close(ctx)
-	queues := []string{queue}
-	for _, q := range consumer.Topology().Queues {
-		queues = append(queues, q.Name)
+	if err := publisher.Close(ctx); err != nil {
+		return err
 	}
-	_ = client.Delete(ctx, queues, []string{exchange})
 
 	fmt.Fprintln(out, "\nRabbitMQ (CloudEvents over AMQP)")
 	fmt.Fprintf(out, "  published and confirmed  %d\n", ps.Confirmed)

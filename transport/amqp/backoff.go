@@ -60,5 +60,20 @@ func (b Backoff) Jittered(attempt int) time.Duration {
 	if c <= 0 {
 		return 0
 	}
+	if c == math.MaxInt64 {
+		return time.Duration(rand.Int64N(int64(c)))
+	}
 	return time.Duration(rand.Int64N(int64(c) + 1))
+}
+
+// halfJittered is a wait for retry number attempt drawn uniformly from
+// [Ceiling/2, Ceiling]: it still spreads clients out, but never comes back
+// at once, so a repeated failure always slows down.
+func (b Backoff) halfJittered(attempt int) time.Duration {
+	c := b.Ceiling(attempt)
+	if c <= 1 {
+		return c
+	}
+	half := c / 2
+	return half + time.Duration(rand.Int64N(int64(c-half)))
 }

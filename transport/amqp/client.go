@@ -25,16 +25,18 @@ type Client struct {
 	notifier *notifier
 
 	mu        sync.Mutex
-	topology  Topology
+	topology  Topology // Config.Topology and what Declare added; owned, never the caller's slices
 	closed    bool
 	publisher map[*Publisher]struct{}
-	consumer  map[*Consumer]struct{}
+	consumer  map[*Consumer]Topology // each started consumer and its own queues
 
 	closing    chan struct{}
 	done       chan struct{}
 	wg         sync.WaitGroup
 	reconnects atomic.Uint64
 	next       atomic.Uint64
+
+	healthHook atomic.Pointer[func()] // tests only: called after each health sweep
 }
 
 // Dial connects to the broker: it opens Config.MinConnections connections,
@@ -48,9 +50,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		cfg:       cfg,
-		topology:  cfg.Topology,
+		topology:  cfg.Topology.clone(),
 		publisher: map[*Publisher]struct{}{},
-		consumer:  map[*Consumer]struct{}{},
+		consumer:  map[*Consumer]Topology{},
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -89,21 +91,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 }
 
 // Declare declares t now and adds it to the topology declared again after
-// every reconnection. Nothing is recorded if the declaration fails.
+// every reconnection (items already recorded under the same name are not
+// added twice). Nothing is recorded if the declaration fails. The Client
+// keeps copies: t's slices are neither kept nor written to.
 func (c *Client) Declare(ctx context.Context, t Topology) error {
-	if err := t.validate(); err != nil {
-		return err
-	}
-	if c.isClosed() {
-		return ErrClosed
-	}
-	pc, err := c.slots[0].borrow(ctx)
-	if err != nil {
-		return err
-	}
-	err = t.declare(pc.ch)
-	pc.release()
-	if err != nil {
+	if err := c.declareNow(ctx, t); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -112,12 +104,27 @@ func (c *Client) Declare(ctx context.Context, t Topology) error {
 	return nil
 }
 
+// declareNow declares t on the first connection, where exclusive queues
+// live, without recording it.
+func (c *Client) declareNow(ctx context.Context, t Topology) error {
+	if err := t.validate(); err != nil {
+		return err
+	}
+	if c.isClosed() {
+		return ErrClosed
+	}
+	return c.withChannel(ctx, t.declare)
+}
+
 // Delete removes queues and exchanges, ignoring those that do not exist,
 // and forgets them so reconnections no longer declare them. It is meant for
 // tests and tools that clean up after themselves.
 func (c *Client) Delete(ctx context.Context, queues, exchanges []string) error {
 	c.mu.Lock()
 	c.topology = c.topology.without(queues, exchanges)
+	for k, t := range c.consumer {
+		c.consumer[k] = t.without(queues, exchanges)
+	}
 	c.mu.Unlock()
 	var errs []error
 	for _, q := range queues {
@@ -134,7 +141,8 @@ func (c *Client) Delete(ctx context.Context, queues, exchanges []string) error {
 	return errors.Join(errs...)
 }
 
-// withChannel runs fn on a pooled channel of the first connection.
+// withChannel runs fn on a pooled channel of the first connection, the one
+// that owns the exclusive queues.
 func (c *Client) withChannel(ctx context.Context, fn func(*amqp091.Channel) error) error {
 	pc, err := c.slots[0].borrow(ctx)
 	if err != nil {
@@ -142,6 +150,17 @@ func (c *Client) withChannel(ctx context.Context, fn func(*amqp091.Channel) erro
 	}
 	defer pc.release()
 	return fn(pc.ch)
+}
+
+// assignHome pins a long-lived channel to the first connection: consumers
+// of exclusive queues, which only that connection may use.
+func (c *Client) assignHome() *slot {
+	s := c.slots[0]
+	s.mu.Lock()
+	s.users++
+	s.mu.Unlock()
+	s.start()
+	return s
 }
 
 // assign picks the connection with the fewest long-lived channels for a
@@ -174,10 +193,19 @@ func (c *Client) unassign(s *slot) {
 	s.mu.Unlock()
 }
 
+// topologySnapshot is everything to declare on a new connection: the
+// recorded topology plus the queues of the consumers started now.
 func (c *Client) topologySnapshot() Topology {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.topology
+	if len(c.consumer) == 0 {
+		return c.topology
+	}
+	t := c.topology.clone()
+	for _, kt := range c.consumer {
+		t.add(kt)
+	}
+	return t
 }
 
 func (c *Client) isClosed() bool {
@@ -198,6 +226,9 @@ func (c *Client) healthLoop() {
 		case <-t.C:
 			for _, s := range c.slots {
 				s.healthCheck()
+			}
+			if h := c.healthHook.Load(); h != nil {
+				(*h)()
 			}
 		case <-c.closing:
 			return
@@ -317,7 +348,9 @@ func (c *Client) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (c *Client) register(p *Publisher, k *Consumer) error {
+// register records a publisher or a started consumer, with the topology
+// the consumer declared for itself; unregister forgets it.
+func (c *Client) register(p *Publisher, k *Consumer, own Topology) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -327,7 +360,7 @@ func (c *Client) register(p *Publisher, k *Consumer) error {
 		c.publisher[p] = struct{}{}
 	}
 	if k != nil {
-		c.consumer[k] = struct{}{}
+		c.consumer[k] = own.clone()
 	}
 	return nil
 }

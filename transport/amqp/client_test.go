@@ -3,6 +3,8 @@ package amqp_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"os/exec"
 	"strings"
 	"testing"
@@ -147,7 +149,7 @@ func TestMisuseReturnsErrors(t *testing.T) {
 	ack := amqp.HandlerFunc(func(context.Context, *amqp.Delivery) (amqp.AckDecision, error) { return amqp.Ack, nil })
 	missing := f.consumer(t, amqp.ConsumerConfig{Queue: f.name + ".missing"})
 	cleanupBroker(t, []string{f.name + ".missing"}, nil)
-	if err := missing.Start(ctx, ack); err == nil || !strings.Contains(err.Error(), "NOT_FOUND") {
+	if err := missing.Start(ctx, ack); !errors.Is(err, amqp.ErrQueueNotFound) {
 		t.Errorf("consuming a missing queue: %v", err)
 	}
 	// A failed Start leaves the consumer unstarted: once the queue exists,
@@ -177,5 +179,194 @@ func TestMisuseReturnsErrors(t *testing.T) {
 	}
 	if st := f.client.State(); st != amqp.StateClosed {
 		t.Errorf("state %v", st)
+	}
+}
+
+func TestExclusiveQueuesLiveOnTheFirstConnection(t *testing.T) {
+	// Both pooled connections open at Dial: the second must not declare
+	// (or bind) the queue the first one owns.
+	f := newFixture(t,
+		withQueue(func(q *amqp.Queue) { q.Exclusive, q.Transient = true, true }),
+		withConfig(func(c *amqp.Config) { c.MinConnections, c.MaxConnections = 2, 2 }))
+	ctx := testCtx(t, 20*time.Second)
+	if st := f.client.Stats(); st.State != amqp.StateConnected || st.Connections != 2 {
+		t.Fatalf("client stats %+v", st)
+	}
+	// The publisher's worker takes the first connection, so the pool would
+	// put the next long-lived channel on the second: not for a consumer of
+	// an exclusive queue.
+	p := f.publisher(t, amqp.PublisherConfig{WorkerCount: 1})
+	got := make(chan string, 1)
+	k := f.consumer(t, amqp.ConsumerConfig{})
+	if err := k.Start(ctx, amqp.HandlerFunc(func(_ context.Context, d *amqp.Delivery) (amqp.AckDecision, error) {
+		got <- string(d.Body)
+		return amqp.Ack, nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	if c := amqp.ConsumerConnection(k); c != 0 {
+		t.Fatalf("consumer of an exclusive queue on connection %d", c)
+	}
+	if err := p.Publish(ctx, f.exchange, amqp.Message{RoutingKey: "k", Body: []byte("hello")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case body := <-got:
+		if body != "hello" {
+			t.Fatalf("got %q", body)
+		}
+	case <-ctx.Done():
+		t.Fatal("nothing consumed from the exclusive queue")
+	}
+	if st := f.client.Stats(); st.State != amqp.StateConnected || st.Connections != 2 {
+		t.Fatalf("client stats %+v", st)
+	}
+}
+
+func TestHealthCheckSweepsOutClosedIdleChannels(t *testing.T) {
+	f := newFixture(t, withConfig(func(c *amqp.Config) {
+		c.MaxConnections = 1
+		c.HealthCheckInterval = 10 * time.Millisecond
+	}))
+	ctx := testCtx(t, 20*time.Second)
+	sweeps := make(chan struct{}, 1)
+	amqp.OnHealthCheck(f.client, func() {
+		select {
+		case sweeps <- struct{}{}:
+		default:
+		}
+	})
+	awaitSweeps := func() {
+		t.Helper()
+		// Three signals: the first may be stale, the second may come from
+		// a sweep already under way; the third's sweep began after it.
+		for range 3 {
+			select {
+			case <-sweeps:
+			case <-ctx.Done():
+				t.Fatal("no health sweep")
+			}
+		}
+	}
+	// A declaration borrows a pooled channel and returns it idle.
+	if err := f.client.Declare(ctx, amqp.Topology{Exchanges: []amqp.Exchange{{Name: f.exchange}}}); err != nil {
+		t.Fatal(err)
+	}
+	awaitSweeps()
+	before := f.client.Stats()
+	if before.IdleChannels != 1 {
+		t.Fatalf("a healthy idle channel was swept out: %+v", before)
+	}
+	if n := amqp.BreakIdleChannels(f.client); n != 1 {
+		t.Fatalf("broke %d idle channels", n)
+	}
+	awaitSweeps()
+	st := f.client.Stats()
+	if st.IdleChannels != 0 || st.ChannelsDiscarded != before.ChannelsDiscarded+1 || st.ChannelsReused != before.ChannelsReused {
+		t.Fatalf("after the sweep: %+v (before %+v)", st, before)
+	}
+}
+
+func TestTopologyIsCopiedAndStoppedConsumersAreForgotten(t *testing.T) {
+	requireBroker(t)
+	name := uniqueName(t)
+	qa, qb := name+".a", name+".b"
+	ctx := testCtx(t, 30*time.Second)
+	queues := make([]amqp.Queue, 1, 4) // room to append into, if the client did
+	queues[0] = amqp.Queue{Name: qa}
+	const delay = 10 * time.Millisecond
+	cleanupBroker(t, []string{qa, qb, amqp.RetryQueue(qa, delay), qa + ".dlq"}, nil)
+	client, err := amqp.Dial(ctx, amqp.Config{URL: brokerURL(), Name: name, Topology: amqp.Topology{Queues: queues}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close(testCtx(t, 10*time.Second)) })
+	recorded := func() []string {
+		var names []string
+		for _, q := range amqp.RecordedTopology(client).Queues {
+			names = append(names, q.Name)
+		}
+		return names
+	}
+
+	for range 2 { // declaring the same queue twice records it once
+		if err := client.Declare(ctx, amqp.Topology{Queues: []amqp.Queue{{Name: qb}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if spare := queues[:2][1]; spare.Name != "" {
+		t.Fatalf("Declare wrote %q into the caller's Config.Topology slice", spare.Name)
+	}
+	if got := fmt.Sprint(recorded()); got != fmt.Sprint([]string{qa, qb}) {
+		t.Fatalf("recorded %v", got)
+	}
+
+	ack := amqp.HandlerFunc(func(context.Context, *amqp.Delivery) (amqp.AckDecision, error) { return amqp.Ack, nil })
+	start := func() *amqp.Consumer {
+		k, err := client.NewConsumer(amqp.ConsumerConfig{Queue: qa, MaxRetries: 1, RetryDelay: delay})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Start(ctx, ack); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	// Two consumers of one queue: their retry and dead-letter queues are
+	// declared once, and forgotten when the last one stops.
+	k1, k2 := start(), start()
+	for i, k := range []*amqp.Consumer{nil, k1, k2} {
+		if k != nil {
+			if err := k.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if want := []int{4, 4, 2}[i]; len(recorded()) != want {
+			t.Fatalf("recorded %v with %d consumers running", recorded(), 2-i)
+		}
+	}
+	for range 3 {
+		if err := start().Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := fmt.Sprint(recorded()); got != fmt.Sprint([]string{qa, qb}) {
+		t.Fatalf("recorded %v after the consumers stopped", got)
+	}
+}
+
+func TestHugeConfigValuesAreRefusedOrBounded(t *testing.T) {
+	f := newFixture(t)
+	for name, cfg := range map[string]amqp.PublisherConfig{
+		"MaxInFlight": {MaxInFlight: math.MaxInt},
+		"QueueSize":   {QueueSize: math.MaxInt},
+		"WorkerCount": {WorkerCount: math.MaxInt},
+		"both large":  {WorkerCount: 1 << 40, MaxInFlight: 1 << 40}, // their product overflows
+	} {
+		if _, err := f.client.NewPublisher(cfg); !errors.Is(err, amqp.ErrInvalidConfig) {
+			t.Errorf("publisher with a huge %s: %v", name, err)
+		}
+	}
+	for name, cfg := range map[string]amqp.ConsumerConfig{
+		"MaxConcurrentHandlers": {MaxConcurrentHandlers: math.MaxInt},
+		"MaxRetryDelay":         {MaxRetryDelay: math.MaxInt64},
+	} {
+		cfg.Queue = f.queue
+		if _, err := f.client.NewConsumer(cfg); !errors.Is(err, amqp.ErrInvalidConfig) {
+			t.Errorf("consumer with a huge %s: %v", name, err)
+		}
+	}
+	// Retries cost nothing until they happen: any count is fine, and the
+	// retry queues stop at the delay cap.
+	k, err := f.client.NewConsumer(amqp.ConsumerConfig{Queue: f.queue, MaxRetries: math.MaxInt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, q := range k.Topology().Queues {
+		names = append(names, strings.TrimPrefix(q.Name, f.queue))
+	}
+	if got := fmt.Sprint(names); got != "[.retry.1s .retry.2s .retry.4s .retry.8s .retry.16s .retry.32s .retry.1m0s .dlq]" {
+		t.Fatalf("consumer queues %v", got)
 	}
 }

@@ -40,6 +40,20 @@ const (
 	DefaultReasonHeaderSize = 1024
 )
 
+// Upper limits of config values. Larger values would allocate without
+// bound or exceed what the broker accepts; they are refused with
+// ErrInvalidConfig.
+const (
+	maxConnections     = 1024
+	maxChannelPoolSize = 2047 // RabbitMQ's default channel_max per connection
+	maxStateBufferSize = 1 << 20
+	maxWorkerCount     = 1024
+	maxInFlight        = 1 << 16
+	maxQueueSize       = 1 << 20
+	maxHandlers        = 65535 // the largest Prefetch AMQP can express
+	maxRetryDelay      = (1<<32 - 1) * time.Millisecond
+)
+
 // Config configures a Client: where the broker is, how connections are
 // pooled and how they come back after a failure. The zero value connects to
 // DefaultURL with the defaults below.
@@ -62,22 +76,27 @@ type Config struct {
 	MinConnections int
 	// MaxConnections is the size of the connection pool: long-lived channels
 	// (publisher workers, consumers) are spread over up to this many
-	// connections, opened when first needed. Default 2.
+	// connections, opened when first needed. Default 2, at most 1024.
 	MaxConnections int
 	// ChannelPoolSize is how many idle channels each connection keeps for
 	// short operations (declarations, retry and dead-letter publishes).
-	// Default 16.
+	// Default 16, at most 2047.
 	ChannelPoolSize int
-	// HealthCheckInterval is how often idle pooled channels and connections
-	// are checked and broken ones discarded. Default 15s.
+	// HealthCheckInterval is how often the pool sweeps out idle channels
+	// and connections that have closed (the broker closed them, or their
+	// connection went away), so that no borrower picks up a dead one. The
+	// sweep sends nothing to the broker: Heartbeat is what detects a peer
+	// that stopped answering. Default 15s.
 	HealthCheckInterval time.Duration
 
 	// Reconnect is the backoff between reconnection attempts (full jitter).
 	// Default 100ms doubling up to 10s.
 	Reconnect Backoff
 
-	// Topology is declared on every connection before it is used, and again
-	// after every reconnection. Declare adds to it at run time.
+	// Topology is declared on every pooled connection before it is used
+	// (exclusive queues on the first connection only), and again after
+	// every reconnection. Declare adds to it at run time. The Client keeps
+	// a copy.
 	Topology Topology
 
 	// OnStateChange, if set, is called for every connection state change. It
@@ -86,7 +105,8 @@ type Config struct {
 	// changes are dropped and counted in ClientStats.StateChangesDropped, so a
 	// slow callback never delays the library.
 	OnStateChange func(StateChange)
-	// StateBufferSize bounds the queue in front of OnStateChange. Default 64.
+	// StateBufferSize bounds the queue in front of OnStateChange. Default 64,
+	// at most 1<<20.
 	StateBufferSize int
 
 	// Logger receives connection events. Default: nothing is logged.
@@ -127,8 +147,13 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: negative duration", ErrInvalidConfig)
 	case c.MinConnections < 0 || c.MaxConnections < 1 || c.MinConnections > c.MaxConnections:
 		return c, fmt.Errorf("%w: MinConnections %d, MaxConnections %d", ErrInvalidConfig, c.MinConnections, c.MaxConnections)
+	case c.MaxConnections > maxConnections:
+		return c, fmt.Errorf("%w: MaxConnections %d above %d", ErrInvalidConfig, c.MaxConnections, maxConnections)
 	case c.ChannelPoolSize < 0, c.StateBufferSize < 0:
 		return c, fmt.Errorf("%w: negative pool or buffer size", ErrInvalidConfig)
+	case c.ChannelPoolSize > maxChannelPoolSize, c.StateBufferSize > maxStateBufferSize:
+		return c, fmt.Errorf("%w: ChannelPoolSize %d (at most %d), StateBufferSize %d (at most %d)",
+			ErrInvalidConfig, c.ChannelPoolSize, maxChannelPoolSize, c.StateBufferSize, maxStateBufferSize)
 	}
 	if err := c.Reconnect.validate(); err != nil {
 		return c, err
@@ -168,14 +193,14 @@ type PublisherConfig struct {
 	Name string
 	// WorkerCount is the number of confirm-mode channels publishing in
 	// parallel, each with its own goroutines, spread over the client's
-	// connection pool. Default 2.
+	// connection pool. Default 2, at most 1024.
 	WorkerCount int
 	// MaxInFlight is how many publishes each worker may have sent and not
 	// yet settled (confirmed, failed or waiting to be retried). Confirms are
-	// pipelined up to this window. Default 512.
+	// pipelined up to this window. Default 512, at most 65,536.
 	MaxInFlight int
 	// QueueSize bounds the publishes accepted but not yet taken by a worker.
-	// Default WorkerCount × MaxInFlight.
+	// Default WorkerCount × MaxInFlight, at most 1<<20 (1,048,576).
 	QueueSize int
 	// Overflow is what happens when the queue is full. Default Block.
 	Overflow OverflowPolicy
@@ -223,14 +248,21 @@ type ConsumerConfig struct {
 	// Name labels the consumer in metrics and prefixes its consumer tag.
 	// Default "amqp.consumer".
 	Name string
-	// MaxConcurrentHandlers is the number of handler goroutines. Default 8.
+	// MaxConcurrentHandlers is the number of goroutines that take
+	// deliveries and run the handler: at most this many handler calls run
+	// at once, apart from calls abandoned after HandlerTimeout. Default 8,
+	// at most 65,535.
 	MaxConcurrentHandlers int
 	// Prefetch is the broker-side limit of unacknowledged deliveries.
-	// Default 2 × MaxConcurrentHandlers.
+	// Default 2 × MaxConcurrentHandlers (at most 65,535).
 	Prefetch int
-	// HandlerTimeout is the deadline given to each handler call; a handler
-	// still running past it fails with a *shared.TimeoutError. A negative
-	// value disables it. Default 30s.
+	// HandlerTimeout is the deadline given to each handler call, through
+	// its ctx. Once it passes, the delivery is settled as failed with a
+	// *shared.TimeoutError (retried or dead-lettered through ErrorPolicy)
+	// whether or not the handler has returned: a handler that ignores ctx
+	// is abandoned, left to finish on its own goroutine with its result
+	// discarded and counted in ConsumerStats.Abandoned, and a new goroutine
+	// takes its place. A negative value disables the timeout. Default 30s.
 	HandlerTimeout time.Duration
 	// MaxRetries is how many times a failed message is delivered again
 	// before it is dead-lettered. A negative value never retries. Default 3.
@@ -239,7 +271,8 @@ type ConsumerConfig struct {
 	// retry up to MaxRetryDelay. Retries wait in per-delay queues named
 	// "<Queue>.retry.<delay>" whose TTL sends them back to Queue. Default 1s.
 	RetryDelay time.Duration
-	// MaxRetryDelay caps RetryDelay's growth. Default 1m.
+	// MaxRetryDelay caps RetryDelay's growth. Default 1m, at most about 49
+	// days (2³²-1 ms, the longest TTL the broker accepts).
 	MaxRetryDelay time.Duration
 	// DeadLetterExchange receives rejected and exhausted messages with their
 	// original routing key. It must exist. Default "": they go to the queue
@@ -248,7 +281,9 @@ type ConsumerConfig struct {
 	// ErrorPolicy maps a handler error to a decision. Default
 	// DefaultErrorPolicy.
 	ErrorPolicy func(error) AckDecision
-	// Exclusive asks to be the queue's only consumer. Default false.
+	// Exclusive asks to be the queue's only consumer. Default false. (An
+	// exclusive queue, Queue.Exclusive, is another matter: its consumers
+	// always use the Client's first connection, which owns it.)
 	Exclusive bool
 	// MaxDecompressedSize bounds a gzip body once inflated; a larger one is
 	// malformed. Default 64 MiB.

@@ -25,14 +25,17 @@ import (
 //
 // A Consumer is safe for concurrent use. Start launches one session
 // goroutine and, while connected, MaxConcurrentHandlers handler goroutines;
-// Stop ends them.
+// Stop ends them. A handler abandoned after HandlerTimeout keeps its
+// goroutine until it returns; another takes its place.
 type Consumer struct {
 	c       *Client
 	cfg     ConsumerConfig
 	events  EventEncoding
 	metrics shared.Metrics
-	delays  []time.Duration // delay before retry n is delays[n-1]
-	dlq     string          // dead-letter queue when no exchange is configured
+	backoff Backoff // retry delays: the wait before retry n is backoff.Ceiling(n)
+	dlq     string  // dead-letter queue when no exchange is configured
+
+	republishFailing atomic.Int64 // retry or dead-letter publishes failed in a row
 
 	mu       sync.Mutex
 	started  bool
@@ -50,7 +53,8 @@ type Consumer struct {
 
 type consumerCounters struct {
 	received, acked, retried, deadLettered, requeued atomic.Uint64
-	failed, panics, timeouts, malformed              atomic.Uint64
+	failed, panics, timeouts, malformed, abandoned   atomic.Uint64
+	republishFailures                                atomic.Uint64
 	inFlight                                         atomic.Int64
 	latency                                          histogram
 }
@@ -73,13 +77,15 @@ func (c *Client) NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Consumer{c: c, cfg: cfg, events: cfg.Events.withDefaults(), metrics: cfg.Metrics}
+	k := &Consumer{
+		c:       c,
+		cfg:     cfg,
+		events:  cfg.Events.withDefaults(),
+		metrics: cfg.Metrics,
+		backoff: Backoff{Initial: cfg.RetryDelay, Max: cfg.MaxRetryDelay, Factor: 2},
+	}
 	if k.metrics == nil {
 		k.metrics = shared.NopMetrics{}
-	}
-	b := Backoff{Initial: cfg.RetryDelay, Max: cfg.MaxRetryDelay, Factor: 2}
-	for n := 1; n <= cfg.MaxRetries; n++ {
-		k.delays = append(k.delays, b.Ceiling(n))
 	}
 	if cfg.DeadLetterExchange == "" {
 		k.dlq = cfg.Queue + ".dlq"
@@ -97,8 +103,11 @@ func (cfg ConsumerConfig) withDefaults() (ConsumerConfig, error) {
 	if cfg.MaxConcurrentHandlers == 0 {
 		cfg.MaxConcurrentHandlers = DefaultMaxConcurrency
 	}
+	if cfg.MaxConcurrentHandlers > maxHandlers {
+		return cfg, fmt.Errorf("%w: MaxConcurrentHandlers %d above %d", ErrInvalidConfig, cfg.MaxConcurrentHandlers, maxHandlers)
+	}
 	if cfg.Prefetch == 0 {
-		cfg.Prefetch = 2 * cfg.MaxConcurrentHandlers
+		cfg.Prefetch = min(2*cfg.MaxConcurrentHandlers, 65535)
 	}
 	if cfg.HandlerTimeout == 0 {
 		cfg.HandlerTimeout = DefaultHandlerTimeout
@@ -125,6 +134,8 @@ func (cfg ConsumerConfig) withDefaults() (ConsumerConfig, error) {
 		return cfg, fmt.Errorf("%w: Prefetch %d above 65535", ErrInvalidConfig, cfg.Prefetch)
 	case cfg.RetryDelay < 0, cfg.MaxRetryDelay < cfg.RetryDelay:
 		return cfg, fmt.Errorf("%w: retry delays %v, max %v", ErrInvalidConfig, cfg.RetryDelay, cfg.MaxRetryDelay)
+	case cfg.MaxRetryDelay > maxRetryDelay:
+		return cfg, fmt.Errorf("%w: MaxRetryDelay %v above %v", ErrInvalidConfig, cfg.MaxRetryDelay, maxRetryDelay)
 	}
 	if cfg.MaxRetries < 0 {
 		cfg.MaxRetries = 0
@@ -143,12 +154,15 @@ func RetryQueue(queue string, delay time.Duration) string {
 // DeadLetterExchange is set.
 func (k *Consumer) Topology() Topology {
 	var t Topology
-	seen := map[time.Duration]bool{}
-	for _, d := range k.delays {
-		if seen[d] {
-			continue
+	// Delays grow until they reach MaxRetryDelay and stay there: however
+	// large MaxRetries is, there are at most about 64 distinct ones.
+	var last time.Duration
+	for n := 1; n <= k.cfg.MaxRetries; n++ {
+		d := k.delay(n)
+		if d == last {
+			break
 		}
-		seen[d] = true
+		last = d
 		t.Queues = append(t.Queues, Queue{
 			Name:                 RetryQueue(k.cfg.Queue, d),
 			MessageTTL:           d,
@@ -162,11 +176,15 @@ func (k *Consumer) Topology() Topology {
 	return t
 }
 
+// delay is the wait before retry number n (1 for the first retry).
+func (k *Consumer) delay(n int) time.Duration { return k.backoff.Ceiling(n) }
+
 // Start declares the consumer's retry and dead-letter queues, checks that
 // its queue (and DeadLetterExchange, if set) exist, and begins consuming
-// with h. It returns once the broker has registered the consumer, or with
-// an error if ctx ends first. Consuming continues until Stop, across
-// reconnections. Start may be called once.
+// with h. It returns once the broker has registered the consumer; with an
+// error if ctx ends first; and with ErrClosed if Stop or Client.Close runs
+// meanwhile. A missing queue fails with ErrQueueNotFound. Consuming
+// continues until Stop, across reconnections. Start may be called once.
 func (k *Consumer) Start(ctx context.Context, h Handler) error {
 	ctx = orBackground(ctx)
 	if h == nil {
@@ -179,18 +197,29 @@ func (k *Consumer) Start(ctx context.Context, h Handler) error {
 	}
 	k.started = true
 	k.mu.Unlock()
-	if err := k.prepare(ctx); err != nil {
+	own := k.Topology()
+	if err := k.prepare(ctx, own); err != nil {
 		k.mu.Lock()
 		k.started = false // nothing started: Start may be tried again
 		k.mu.Unlock()
 		return err
 	}
 	k.mu.Lock()
+	if k.stopped { // Stop (or Client.Close) came while Start was preparing
+		k.mu.Unlock()
+		k.c.unregister(nil, k)
+		return fmt.Errorf("amqp: consumer %q did not start: %w", k.cfg.Queue, ErrClosed)
+	}
 	k.handler = h
-	k.slot = k.c.assign()
+	if k.c.topologySnapshot().exclusive(k.cfg.Queue) {
+		k.slot = k.c.assignHome() // only the connection that owns the queue may consume it
+	} else {
+		k.slot = k.c.assign()
+	}
 	k.stopping = make(chan struct{})
 	k.done = make(chan struct{})
 	k.hctx, k.hcancel = context.WithCancel(context.Background())
+	done := k.done
 	k.mu.Unlock()
 
 	began := make(chan struct{})
@@ -198,20 +227,31 @@ func (k *Consumer) Start(ctx context.Context, h Handler) error {
 	select {
 	case <-began:
 		return nil
+	case <-done:
+		select {
+		case <-began: // it began, then was stopped: Start did its job
+			return nil
+		default:
+		}
+		return fmt.Errorf("amqp: consumer %q did not start: %w", k.cfg.Queue, ErrClosed)
 	case <-ctx.Done():
 		_ = k.Stop(context.Background())
 		return fmt.Errorf("amqp: consumer %q did not start: %w", k.cfg.Queue, ctx.Err())
 	}
 }
 
-// prepare declares the consumer's own queues and checks that the queues
-// and exchanges it depends on exist, and registers it with the client.
-func (k *Consumer) prepare(ctx context.Context) error {
-	if err := k.c.Declare(ctx, k.Topology()); err != nil {
+// prepare declares the consumer's own queues, checks that the queues and
+// exchanges it depends on exist, and registers it with the client, which
+// declares own again after reconnections until the consumer stops.
+func (k *Consumer) prepare(ctx context.Context, own Topology) error {
+	if err := k.c.declareNow(ctx, own); err != nil {
 		return err
 	}
 	if err := k.c.withChannel(ctx, func(ch *amqp091.Channel) error {
 		if _, err := ch.QueueDeclarePassive(k.cfg.Queue, false, false, false, false, nil); err != nil {
+			if isNotFound(err) {
+				return fmt.Errorf("%w: %q: %w", ErrQueueNotFound, k.cfg.Queue, err)
+			}
 			return fmt.Errorf("amqp: consumer queue %q: %w", k.cfg.Queue, err)
 		}
 		return nil
@@ -228,7 +268,14 @@ func (k *Consumer) prepare(ctx context.Context) error {
 			return err
 		}
 	}
-	return k.c.register(nil, k)
+	return k.c.register(nil, k, own)
+}
+
+// isNotFound reports the broker's 404 NOT_FOUND: a queue or exchange that
+// does not exist.
+func isNotFound(err error) bool {
+	var ae *amqp091.Error
+	return errors.As(err, &ae) && ae.Code == amqp091.NotFound
 }
 
 // StartEvents starts consuming events: each delivery is decoded with
@@ -262,8 +309,7 @@ func (k *Consumer) run(began chan struct{}) {
 		if err != nil {
 			attempt++
 			k.c.logWarn("amqp: consume failed", "queue", k.cfg.Queue, "attempt", attempt, "error", err)
-			var ae *amqp091.Error
-			if errors.As(err, &ae) && ae.Code == amqp091.NotFound {
+			if isNotFound(err) {
 				// The queue vanished (deleted, or transient and the broker
 				// restarted): declare the topology again before retrying.
 				_ = k.c.redeclare(k.hctx)
@@ -307,29 +353,52 @@ func (k *Consumer) open(gen *connGen) (*amqp091.Channel, string, <-chan amqp091.
 	return ch, tag, deliveries, nil
 }
 
+// session is the set of handler goroutines of one consuming channel. Each
+// goroutine holds one count in wg; a goroutine whose handler is abandoned
+// after HandlerTimeout hands its count to the goroutine that replaces it,
+// so wg waits for the goroutines that take deliveries, never for abandoned
+// handlers.
+type session struct {
+	k          *Consumer
+	deliveries <-chan amqp091.Delivery
+	wg         sync.WaitGroup
+}
+
+// work takes deliveries until the channel ends them, or until this
+// goroutine's handler is abandoned.
+func (s *session) work() {
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			s.wg.Done()
+		}
+	}()
+	for d := range s.deliveries {
+		if s.k.isStopping() {
+			// Not started: hand it back untouched.
+			_ = d.Nack(false, true)
+			s.k.stats.requeued.Add(1)
+			continue
+		}
+		if !s.k.process(s, &d) {
+			handedOver = true
+			return
+		}
+	}
+}
+
 // consume runs the handler goroutines until the deliveries end (channel or
 // connection lost, consumer cancelled by the broker) or Stop. It reports
 // whether the consumer is stopping.
 func (k *Consumer) consume(ch *amqp091.Channel, tag string, deliveries <-chan amqp091.Delivery) bool {
-	var wg sync.WaitGroup
+	s := &session{k: k, deliveries: deliveries}
+	s.wg.Add(k.cfg.MaxConcurrentHandlers)
 	for range k.cfg.MaxConcurrentHandlers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for d := range deliveries {
-				if k.isStopping() {
-					// Not started: hand it back untouched.
-					_ = d.Nack(false, true)
-					k.stats.requeued.Add(1)
-					continue
-				}
-				k.process(&d)
-			}
-		}()
+		go s.work()
 	}
 	workers := make(chan struct{})
 	go func() {
-		wg.Wait()
+		s.wg.Wait()
 		close(workers)
 	}()
 	stopping := false
@@ -355,16 +424,22 @@ func (k *Consumer) isStopping() bool {
 
 // Stop stops taking deliveries, lets the handlers already running finish
 // and settle their messages, then closes the consumer's channel. Deliveries
-// received but not started are handed back to the broker. If ctx ends
-// first, handler contexts are cancelled and Stop returns ctx.Err(); the
-// broker redelivers whatever was not acknowledged. Calling Stop again
-// waits for the first call.
+// received but not started are handed back to the broker. Handlers
+// abandoned after HandlerTimeout are not waited for. If ctx ends first,
+// handler contexts are cancelled and Stop returns ctx.Err(); the broker
+// redelivers whatever was not acknowledged. A Stop during Start makes Start
+// give up with ErrClosed. Calling Stop again waits for the first call.
 func (k *Consumer) Stop(ctx context.Context) error {
 	ctx = orBackground(ctx)
 	k.mu.Lock()
-	if !k.started || k.done == nil {
+	if !k.started {
 		k.mu.Unlock()
 		return ErrNotStarted
+	}
+	if k.done == nil { // Start is preparing: it sees this and gives up
+		k.stopped = true
+		k.mu.Unlock()
+		return nil
 	}
 	first := !k.stopped
 	if first {
@@ -398,8 +473,17 @@ type ConsumerStats struct {
 	Panics       uint64
 	Timeouts     uint64
 	Malformed    uint64 // deliveries that could not be decoded
-	InFlight     int    // handlers running now
-	Sessions     uint64 // times consuming started, reconnections included
+	// Abandoned counts handler calls still running when HandlerTimeout
+	// passed: their deliveries were settled without them (and counted in
+	// Timeouts), their results discarded.
+	Abandoned uint64
+	// RepublishFailures counts retry and dead-letter publishes that failed
+	// even after the topology was declared again: the message was handed
+	// back to the queue after a growing pause (the Client's Reconnect
+	// backoff), so that it cannot loop hot.
+	RepublishFailures uint64
+	InFlight          int    // handlers running now, abandoned ones included
+	Sessions          uint64 // times consuming started, reconnections included
 	// HandlerLatency is the time handlers took.
 	HandlerLatency Histogram
 }
@@ -408,17 +492,19 @@ type ConsumerStats struct {
 func (k *Consumer) Stats() ConsumerStats {
 	s := &k.stats
 	return ConsumerStats{
-		Received:       s.received.Load(),
-		Acked:          s.acked.Load(),
-		Retried:        s.retried.Load(),
-		DeadLettered:   s.deadLettered.Load(),
-		Requeued:       s.requeued.Load(),
-		Failed:         s.failed.Load(),
-		Panics:         s.panics.Load(),
-		Timeouts:       s.timeouts.Load(),
-		Malformed:      s.malformed.Load(),
-		InFlight:       int(s.inFlight.Load()),
-		Sessions:       k.sessions.Load(),
-		HandlerLatency: s.latency.snapshot(),
+		Received:          s.received.Load(),
+		Acked:             s.acked.Load(),
+		Retried:           s.retried.Load(),
+		DeadLettered:      s.deadLettered.Load(),
+		Requeued:          s.requeued.Load(),
+		Failed:            s.failed.Load(),
+		Panics:            s.panics.Load(),
+		Timeouts:          s.timeouts.Load(),
+		Malformed:         s.malformed.Load(),
+		Abandoned:         s.abandoned.Load(),
+		RepublishFailures: s.republishFailures.Load(),
+		InFlight:          int(s.inFlight.Load()),
+		Sessions:          k.sessions.Load(),
+		HandlerLatency:    s.latency.snapshot(),
 	}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -255,11 +258,13 @@ func TestConsumerStopFinishesHandlersInFlight(t *testing.T) {
 	started := make(chan struct{})
 	release := make(chan struct{})
 	var handled atomic.Int32
+	var stopReturned, sawStopReturned atomic.Bool
 	k := f.consumer(t, amqp.ConsumerConfig{MaxConcurrentHandlers: 1, Prefetch: 5})
 	err := k.Start(ctx, amqp.HandlerFunc(func(context.Context, *amqp.Delivery) (amqp.AckDecision, error) {
 		if handled.Add(1) == 1 {
 			close(started)
-			<-release
+			<-release // ignores ctx on purpose
+			sawStopReturned.Store(stopReturned.Load())
 		}
 		return amqp.Ack, nil
 	}))
@@ -274,16 +279,25 @@ func TestConsumerStopFinishesHandlersInFlight(t *testing.T) {
 	}
 	<-started
 	stopped := make(chan error, 1)
-	go func() { stopped <- k.Stop(ctx) }()
+	go func() {
+		err := k.Stop(ctx)
+		stopReturned.Store(true)
+		stopped <- err
+	}()
 	<-amqp.StopRequested(k)
-	select {
-	case err := <-stopped:
-		t.Fatalf("Stop returned (%v) while a handler was running", err)
-	default:
+	// A second Stop waits for the first: with a short deadline it gives up
+	// while the handler runs, whichever call gets there first.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := k.Stop(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Stop returned %v while a handler was running", err)
 	}
 	close(release)
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
+	}
+	if sawStopReturned.Load() {
+		t.Fatal("Stop had returned before the running handler finished")
 	}
 	// The running handler's message was acknowledged; the four prefetched
 	// but unstarted ones went back to the queue.
@@ -299,5 +313,268 @@ func TestConsumerStopFinishesHandlersInFlight(t *testing.T) {
 	}
 	if err := k.Start(ctx, amqp.HandlerFunc(func(context.Context, *amqp.Delivery) (amqp.AckDecision, error) { return amqp.Ack, nil })); !errors.Is(err, amqp.ErrAlreadyStarted) {
 		t.Fatalf("Start after Stop: %v", err)
+	}
+}
+
+// signalHandler is a slog.Handler that signals each record with a given
+// message: tests wait on what the library logs.
+type signalHandler struct {
+	msg string
+	ch  chan<- struct{}
+}
+
+func (h signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h signalHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h signalHandler) WithGroup(string) slog.Handler            { return h }
+func (h signalHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.ch <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+func TestConsumerStartGivesUpWhenStoppedMeanwhile(t *testing.T) {
+	failures := make(chan struct{}, 1)
+	f := newFixture(t, withConfig(func(c *amqp.Config) {
+		c.Logger = slog.New(signalHandler{msg: "amqp: consume failed", ch: failures})
+	}))
+	ctx := testCtx(t, 30*time.Second)
+	// Another consumer holds the queue, so an exclusive consume keeps
+	// failing (ACCESS_REFUSED) and Start keeps retrying.
+	if _, err := rawChannel(t).Consume(f.queue, "", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	k := f.consumer(t, amqp.ConsumerConfig{Exclusive: true})
+	started := make(chan error, 1)
+	go func() {
+		started <- k.Start(testCtx(t, 20*time.Second), amqp.HandlerFunc(func(context.Context, *amqp.Delivery) (amqp.AckDecision, error) {
+			return amqp.Ack, nil
+		}))
+	}()
+	select {
+	case <-failures:
+	case <-ctx.Done():
+		t.Fatal("the exclusive consume never failed")
+	}
+	if err := k.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-started:
+		if !errors.Is(err, amqp.ErrClosed) {
+			t.Fatalf("Start returned %v, want ErrClosed", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Start did not return after Stop")
+	}
+}
+
+func TestConsumerDeclaresADeletedRetryQueueAgain(t *testing.T) {
+	// One connection, so that no connection opening later (for the
+	// publisher) declares the topology and hides the fault.
+	f := newFixture(t, withConfig(func(c *amqp.Config) { c.MaxConnections = 1 }))
+	ctx := testCtx(t, 30*time.Second)
+	const delay = 20 * time.Millisecond
+	k := f.consumer(t, amqp.ConsumerConfig{MaxRetries: 2, RetryDelay: delay, MaxRetryDelay: delay})
+	if err := k.Start(ctx, amqp.HandlerFunc(func(context.Context, *amqp.Delivery) (amqp.AckDecision, error) {
+		return amqp.DecideByError, errors.New("always fails")
+	})); err != nil {
+		t.Fatal(err)
+	}
+	// Deleted behind the client's back: the retry publish comes back
+	// unroutable, and the consumer must not hand the message back in a
+	// tight loop.
+	if _, err := rawChannel(t).QueueDelete(amqp.RetryQueue(f.queue, delay), false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	p := f.publisher(t, amqp.PublisherConfig{})
+	if err := p.Publish(ctx, f.exchange, amqp.Message{RoutingKey: "k", Body: []byte("poison")}); err != nil {
+		t.Fatal(err)
+	}
+	dead := getOne(t, f.dlq(), 20*time.Second)
+	if dead.Headers[amqp.HeaderRetries] != int64(2) {
+		t.Fatalf("dead-lettered after %v retries", dead.Headers[amqp.HeaderRetries])
+	}
+	if err := k.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := k.Stats(); st.Retried != 2 || st.DeadLettered != 1 || st.RepublishFailures != 0 || st.Requeued != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if n := queueDepth(t, amqp.RetryQueue(f.queue, delay)); n != 0 {
+		t.Fatalf("retry queue holds %d", n)
+	}
+}
+
+func TestConsumerBacksOffWhenItCannotDeadLetter(t *testing.T) {
+	f := newFixture(t) // Reconnect backoff: 20ms doubling up to 500ms
+	ctx := testCtx(t, 30*time.Second)
+	dlx := f.name + ".dlx"
+	cleanupBroker(t, nil, []string{dlx})
+	raw := rawChannel(t)
+	if err := raw.ExchangeDeclare(dlx, "topic", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	const calls = 6
+	seen := make(chan struct{}, calls)
+	var n atomic.Int32
+	k := f.consumer(t, amqp.ConsumerConfig{DeadLetterExchange: dlx, MaxConcurrentHandlers: 1})
+	if err := k.Start(ctx, amqp.HandlerFunc(func(context.Context, *amqp.Delivery) (amqp.AckDecision, error) {
+		if n.Add(1) <= calls {
+			seen <- struct{}{}
+		}
+		return amqp.Reject, errors.New("poison")
+	})); err != nil {
+		t.Fatal(err)
+	}
+	// The dead-letter exchange disappears and is not part of the topology:
+	// declaring it again cannot help, and every dead letter fails.
+	if err := raw.ExchangeDelete(dlx, false, false); err != nil {
+		t.Fatal(err)
+	}
+	p := f.publisher(t, amqp.PublisherConfig{})
+	began := time.Now()
+	if err := p.Publish(ctx, f.exchange, amqp.Message{RoutingKey: "k", Body: []byte("poison")}); err != nil {
+		t.Fatal(err)
+	}
+	for range calls {
+		select {
+		case <-seen:
+		case <-ctx.Done():
+			t.Fatalf("handler called %d times", n.Load())
+		}
+	}
+	took := time.Since(began)
+	if err := k.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Each hand-back waits at least half of 20ms, 40ms, 80ms, 160ms, 320ms:
+	// 310ms before the sixth delivery. A hot loop takes a few milliseconds.
+	if took < 310*time.Millisecond {
+		t.Fatalf("%d deliveries in %v: the message looped without backing off", calls, took)
+	}
+	if st := k.Stats(); st.RepublishFailures < calls-1 || st.Requeued < calls-1 || st.DeadLettered != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestConsumerAbandonsAHandlerThatIgnoresItsTimeout(t *testing.T) {
+	f := newFixture(t)
+	ctx := testCtx(t, 30*time.Second)
+	release, returned := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	attempts := make(chan int, 4)
+	k := f.consumer(t, amqp.ConsumerConfig{HandlerTimeout: 50 * time.Millisecond, MaxRetries: 1, RetryDelay: 10 * time.Millisecond, MaxConcurrentHandlers: 1})
+	if err := k.Start(ctx, amqp.HandlerFunc(func(_ context.Context, d *amqp.Delivery) (amqp.AckDecision, error) {
+		attempts <- d.Attempt
+		if d.Attempt == 1 {
+			<-release // ignores ctx
+			close(returned)
+		}
+		return amqp.Ack, nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	p := f.publisher(t, amqp.PublisherConfig{})
+	if err := p.Publish(ctx, f.exchange, amqp.Message{RoutingKey: "k", Body: []byte("slow")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int{1, 2} {
+		select {
+		case got := <-attempts:
+			if got != want {
+				t.Fatalf("attempt %d, want %d", got, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("attempt %d never came: the stuck handler held the delivery", want)
+		}
+	}
+	// The retry was handled while the first call was still stuck. Once
+	// released, its late Ack must be dropped: the delivery is settled.
+	releaseOnce.Do(func() { close(release) })
+	<-returned
+	for k.Stats().InFlight != 0 { // the abandoned goroutine is on its way out
+		if ctx.Err() != nil {
+			t.Fatal("abandoned handler never finished")
+		}
+		runtime.Gosched()
+	}
+	if err := k.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := k.Stats(); st.Timeouts != 1 || st.Abandoned != 1 || st.Retried != 1 || st.Acked != 1 || st.Received != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestConsumerRunsHandlersInParallelUpToTheLimit(t *testing.T) {
+	f := newFixture(t)
+	ctx := testCtx(t, 30*time.Second)
+	const limit, total = 4, 12
+	var running, peak, handled atomic.Int32
+	gate, full, all := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var fullOnce, gateOnce sync.Once
+	openGate := func() { gateOnce.Do(func() { close(gate) }) }
+	t.Cleanup(openGate) // before the consumer stops, however the test ends
+	k := f.consumer(t, amqp.ConsumerConfig{MaxConcurrentHandlers: limit, Prefetch: total})
+	if err := k.Start(ctx, amqp.HandlerFunc(func(context.Context, *amqp.Delivery) (amqp.AckDecision, error) {
+		n := running.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		if n == limit {
+			fullOnce.Do(func() { close(full) })
+		}
+		<-gate
+		running.Add(-1)
+		if handled.Add(1) == total {
+			close(all)
+		}
+		return amqp.Ack, nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	p := f.publisher(t, amqp.PublisherConfig{})
+	msgs := make([]amqp.Message, total)
+	for i := range msgs {
+		msgs[i] = amqp.Message{RoutingKey: "k"}
+	}
+	if err := p.PublishBatch(ctx, f.exchange, msgs); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-full: // limit handlers run at once: they are parallel
+	case <-ctx.Done():
+		t.Fatalf("only %d handlers ran at once", peak.Load())
+	}
+	// Every message has reached the client while the gate is shut: an
+	// extra handler goroutine would have one to take.
+	raw := rawChannel(t)
+	for {
+		q, err := raw.QueueDeclarePassive(f.queue, false, false, false, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Messages == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%d messages never delivered", q.Messages)
+		}
+	}
+	if n := running.Load(); n != limit {
+		t.Fatalf("%d handlers running, limit %d", n, limit)
+	}
+	openGate()
+	select {
+	case <-all:
+	case <-ctx.Done():
+		t.Fatalf("handled %d of %d", handled.Load(), total)
+	}
+	if peak.Load() != limit {
+		t.Fatalf("peak of %d handlers at once, limit %d", peak.Load(), limit)
 	}
 }

@@ -9,7 +9,8 @@
 // connection. When a connection is lost it reconnects with jittered
 // exponential backoff, declares the [Topology] again (exchanges, classic or
 // quorum queues, bindings, dead-letter settings) and lets everything built
-// on it resume. Connection state changes go to Config.OnStateChange on a
+// on it resume. Exclusive queues belong to one connection: the first pooled
+// connection declares them, and their consumers run on it. Connection state changes go to Config.OnStateChange on a
 // goroutine of their own, behind a bounded queue: a slow callback never
 // blocks the library.
 //
@@ -27,11 +28,17 @@
 // A [Consumer] runs a [Handler] on each delivery with MaxConcurrentHandlers
 // goroutines, Prefetch unacknowledged deliveries, a HandlerTimeout and
 // panic recovery. The handler's [AckDecision] (or its error, through
-// ErrorPolicy) acknowledges, retries or dead-letters. Retries wait in TTL
+// ErrorPolicy) acknowledges, retries or dead-letters. A handler still
+// running at its HandlerTimeout is abandoned: its delivery is settled as
+// timed out and another goroutine takes its place. Retries wait in TTL
 // queues named "<queue>.retry.<delay>" and are counted in a header; after
 // MaxRetries the message goes to the dead letter ("<queue>.dlq" by
-// default) with the reason, so a poison message cannot loop. Headers of
-// every AMQP type, x-death included, reach the handler untouched.
+// default) with the reason, so a poison message cannot loop. When a retry
+// or dead letter cannot be published (its queue or exchange was deleted),
+// the consumer declares the topology again; failing that, it hands the
+// message back to its queue after a pause that grows with each failure in
+// a row. Headers of every AMQP type, x-death included, reach the handler
+// untouched.
 //
 // Events travel per the CloudEvents AMQP binding in binary content mode
 // (see [EventEncoding]): attributes in "cloudEvents:*" headers, the payload
@@ -44,10 +51,13 @@
 // and, with OnStateChange, one callback runner. A Publisher runs two
 // goroutines per worker and one deadline watcher. A Consumer runs one
 // session goroutine and MaxConcurrentHandlers handler goroutines while
-// connected. Nothing starts a goroutine per message.
+// connected, and an abandoned handler keeps its goroutine until it
+// returns. Nothing starts a goroutine per message.
 //
 // [Publisher.Close] stops accepting, waits for pending confirms, then
-// resolves whatever is left with [ErrClosed]. [Consumer.Stop] stops taking
+// resolves whatever is left with [ErrClosed]; when ctx ends first it
+// returns without waiting for a worker stuck writing to a blocked
+// connection. [Consumer.Stop] stops taking
 // deliveries, lets running handlers finish and settle, and hands unstarted
 // deliveries back. [Client.Close] does both for everything built on it,
 // then closes the connections. All are idempotent and bounded by ctx.

@@ -30,6 +30,8 @@ var (
 	ErrUnroutable = errors.New("amqp: message unroutable")
 	// ErrExchangeNotFound: the target exchange does not exist.
 	ErrExchangeNotFound = errors.New("amqp: exchange not found")
+	// ErrQueueNotFound: the queue a Consumer was started on does not exist.
+	ErrQueueNotFound = errors.New("amqp: queue not found")
 	// ErrMalformed is matched by *MalformedError: a delivery that cannot be
 	// turned into what the handler expects. Such messages are dead-lettered
 	// at once, never retried.

@@ -41,7 +41,12 @@ var reserved = map[string]bool{
 // cloudEvents:novadatatype (the payload's registered name, when it has one)
 // and one cloudEvents:<key> per metadata entry; the encoded payload in the
 // body; the codec's media type in content-type. The AMQP message-id, type
-// and timestamp properties repeat the event's ID, type and time.
+// and timestamp properties repeat the event's ID, type and time. A
+// mandatory publish (of an event or any message) also carries
+// x-nova-publish-seq, an int64 the Publisher uses to match a message the
+// broker returns with its receipt; receivers can ignore it. Retried and
+// dead-lettered messages carry the x-nova-* headers listed with
+// HeaderRetries.
 type EventEncoding struct {
 	// Codec serialises payloads. Default codec.JSON.
 	Codec codec.Codec

@@ -52,3 +52,32 @@ func (n *Notifier) Stop() <-chan struct{}                  { n.n.stop(); return 
 func HoldConfirms(p *Publisher, sent, hold func(stop <-chan struct{})) {
 	p.hooks.Store(&testHooks{afterSend: sent, beforeAwait: hold})
 }
+
+// OnHealthCheck makes c call fn after each health sweep.
+func OnHealthCheck(c *Client, fn func()) { c.healthHook.Store(&fn) }
+
+// BreakIdleChannels makes the broker close every idle pooled channel of c,
+// by asking each for a queue that does not exist, and reports how many it
+// broke. The pool is not told.
+func BreakIdleChannels(c *Client) int {
+	var idle []*pooledChannel
+	for _, s := range c.slots {
+		s.mu.Lock()
+		idle = append(idle, s.idle...)
+		s.mu.Unlock()
+	}
+	for _, pc := range idle {
+		_, _ = pc.ch.QueueDeclarePassive("nova-test-no-such-queue", false, false, false, false, nil)
+	}
+	return len(idle)
+}
+
+// RecordedTopology is what c declares on a new connection now.
+func RecordedTopology(c *Client) Topology { return c.topologySnapshot() }
+
+// ConsumerConnection is the index of the pooled connection k consumes on.
+func ConsumerConnection(k *Consumer) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.slot.idx
+}

@@ -3,7 +3,6 @@ package amqp_test
 import (
 	"context"
 	"fmt"
-	"github.com/novaevents/nova/internal/brokerlock"
 	"strconv"
 	"sync"
 	"testing"
@@ -46,8 +45,8 @@ func TestFaultNoLossAcrossConnectionClosuresAndBrokerRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault test: closes every broker connection and restarts the RabbitMQ app")
 	}
+	holdBrokerExclusively(t) // no other package's test may use the broker meanwhile
 	requireRabbitmqctl(t)
-	brokerlock.Exclusive(t) // no other package's test may use the broker meanwhile
 	restoreBrokerOnCleanup(t)
 	states := make(chan amqp.StateChange, 1024)
 	f := newFixture(t,

@@ -8,12 +8,14 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
 
+	"github.com/novaevents/nova/internal/brokerlock"
 	"github.com/novaevents/nova/transport/amqp"
 )
 
@@ -35,8 +37,24 @@ var (
 	probeErr  error
 )
 
+// heldExclusively is set while a test of this process holds the broker lock
+// exclusively: the shared lock would then wait for it forever (flock locks
+// of one process conflict when taken through different files).
+var heldExclusively atomic.Bool
+
+// holdBrokerExclusively takes the broker lock exclusively for a test that
+// disturbs the broker. Call it before anything that calls requireBroker.
+func holdBrokerExclusively(t *testing.T) {
+	t.Helper()
+	brokerlock.Exclusive(t)
+	heldExclusively.Store(true)
+	t.Cleanup(func() { heldExclusively.Store(false) })
+}
+
 // requireBroker skips the test when RabbitMQ is unreachable, or fails it
-// under NOVA_REQUIRE_SERVICES=1.
+// under NOVA_REQUIRE_SERVICES=1. Otherwise it holds the broker lock shared
+// until the test ends, so that no other package's test disturbs the broker
+// meanwhile.
 func requireBroker(t testing.TB) {
 	t.Helper()
 	probeOnce.Do(func() {
@@ -47,6 +65,9 @@ func requireBroker(t testing.TB) {
 		probeErr = err
 	})
 	if probeErr == nil {
+		if !heldExclusively.Load() {
+			brokerlock.Shared(t)
+		}
 		return
 	}
 	if os.Getenv("NOVA_REQUIRE_SERVICES") == "1" {
@@ -81,6 +102,7 @@ func testCtx(t testing.TB, d time.Duration) context.Context {
 // inspect and clean the broker.
 func rawChannel(t testing.TB) *amqp091.Channel {
 	t.Helper()
+	requireBroker(t)
 	conn, err := amqp091.Dial(brokerURL())
 	if err != nil {
 		t.Fatalf("raw dial: %v", err)

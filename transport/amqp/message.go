@@ -2,6 +2,7 @@ package amqp
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -68,6 +69,12 @@ func (m *Message) publishing(headers Table) amqp091.Publishing {
 // (string, int8…int64, float32/64, bool, Decimal, []byte, time.Time, Table,
 // []any, nil): nothing is converted, so nothing can fail to decode. Use
 // HeaderString for a printable form and Deaths for x-death.
+//
+// The handler may keep and change its Delivery, Headers map included: the
+// consumer retries and dead-letters the message as it arrived. It must not
+// write into the bytes of Body or into values nested in Headers (tables,
+// arrays), which the message shares with its retry or dead letter and
+// which may be read while a handler abandoned after HandlerTimeout runs.
 type Delivery struct {
 	Queue           string
 	Exchange        string
@@ -90,10 +97,12 @@ type Delivery struct {
 	// made through the consumer's retry queues.
 	Attempt int
 
-	raw *amqp091.Delivery
+	attempt int // Attempt as received, for settling
+	raw     *amqp091.Delivery
 }
 
 func newDelivery(queue string, d *amqp091.Delivery) *Delivery {
+	attempt := retriesOf(d.Headers) + 1
 	return &Delivery{
 		Queue:           queue,
 		Exchange:        d.Exchange,
@@ -101,7 +110,7 @@ func newDelivery(queue string, d *amqp091.Delivery) *Delivery {
 		Body:            d.Body,
 		ContentType:     d.ContentType,
 		ContentEncoding: d.ContentEncoding,
-		Headers:         d.Headers,
+		Headers:         maps.Clone(d.Headers), // the handler's own: settling reads the original
 		MessageID:       d.MessageId,
 		CorrelationID:   d.CorrelationId,
 		ReplyTo:         d.ReplyTo,
@@ -110,7 +119,8 @@ func newDelivery(queue string, d *amqp091.Delivery) *Delivery {
 		Timestamp:       d.Timestamp,
 		Priority:        d.Priority,
 		Redelivered:     d.Redelivered,
-		Attempt:         retriesOf(d.Headers) + 1,
+		Attempt:         attempt,
+		attempt:         attempt,
 		raw:             d,
 	}
 }

@@ -206,7 +206,11 @@ func (s *slot) connect() (*connGen, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t := s.c.topologySnapshot(); !t.empty() {
+	t := s.c.topologySnapshot()
+	if s.idx != 0 {
+		t = t.withoutExclusive() // they belong to the first connection
+	}
+	if !t.empty() {
 		ch, err := conn.Channel()
 		if err == nil {
 			err = t.declare(ch)
@@ -266,6 +270,7 @@ func (s *slot) borrow(ctx context.Context) (*pooledChannel, error) {
 			gen:     gen,
 			slot:    s,
 			returns: ch.NotifyReturn(make(chan amqp091.Return, 8)),
+			closes:  ch.NotifyClose(make(chan *amqp091.Error, 1)),
 		}, nil
 	}
 }
@@ -276,6 +281,7 @@ type pooledChannel struct {
 	gen     *connGen
 	slot    *slot
 	returns chan amqp091.Return
+	closes  chan *amqp091.Error // why the broker closed it; closed with it
 }
 
 // release returns the channel to the pool if it is healthy and there is
@@ -294,7 +300,9 @@ func (pc *pooledChannel) release() {
 	_ = pc.ch.Close()
 }
 
-// healthCheck drops idle channels that the broker closed.
+// healthCheck drops idle channels that have closed (the broker closed them,
+// or their connection went away) and forgets a connection that is closed.
+// It sends nothing to the broker: heartbeats detect a dead peer.
 func (s *slot) healthCheck() {
 	s.mu.Lock()
 	kept := s.idle[:0]
@@ -350,6 +358,11 @@ func (pc *pooledChannel) publish(ctx context.Context, exchange, key string, pub 
 	ret := pc.takeReturn()
 	switch {
 	case !dc.Acked() && pc.ch.IsClosed():
+		// amqp091 reports the reason (404 for a missing exchange…) and
+		// closes closes before it nacks the pending confirms.
+		if e, ok := <-pc.closes; ok && e != nil {
+			return fmt.Errorf("amqp: channel closed before the confirm: %w", e)
+		}
 		return fmt.Errorf("amqp: channel closed before the confirm: %w", amqp091.ErrClosed)
 	case !dc.Acked():
 		return ErrNacked

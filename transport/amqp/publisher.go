@@ -27,7 +27,8 @@ const headerPublishSeq = "x-nova-publish-seq"
 //
 // A Publisher is safe for concurrent use. It starts two goroutines per
 // worker (one sends, one awaits confirms) and one that enforces
-// PublishTimeout. Close stops it.
+// PublishTimeout. Close stops them; a Close that runs out of time leaves
+// one more goroutine that waits for them to end.
 type Publisher struct {
 	c       *Client
 	cfg     PublisherConfig
@@ -115,7 +116,7 @@ func (c *Client) NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		}
 	}
 	p.res = newResolver(cfg.PublishTimeout, p.onSettle)
-	if err := c.register(p, nil); err != nil {
+	if err := c.register(p, nil, Topology{}); err != nil {
 		return nil, err
 	}
 	p.wg.Add(1)
@@ -143,8 +144,12 @@ func (cfg PublisherConfig) withDefaults() (PublisherConfig, error) {
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}
+	if cfg.WorkerCount > maxWorkerCount || cfg.MaxInFlight > maxInFlight || cfg.QueueSize > maxQueueSize {
+		return cfg, fmt.Errorf("%w: WorkerCount %d (at most %d), MaxInFlight %d (at most %d), QueueSize %d (at most %d)",
+			ErrInvalidConfig, cfg.WorkerCount, maxWorkerCount, cfg.MaxInFlight, maxInFlight, cfg.QueueSize, maxQueueSize)
+	}
 	if cfg.QueueSize == 0 {
-		cfg.QueueSize = cfg.WorkerCount * cfg.MaxInFlight
+		cfg.QueueSize = min(cfg.WorkerCount*cfg.MaxInFlight, maxQueueSize)
 	}
 	if cfg.PublishTimeout == 0 {
 		cfg.PublishTimeout = DefaultPublishTimeout
@@ -354,8 +359,11 @@ func (p *Publisher) stopped() bool {
 // Close stops accepting publishes (later calls fail with ErrClosed), waits
 // until every accepted publish is confirmed or has failed, then stops the
 // workers and closes their channels. If ctx is done first, the publishes
-// still pending resolve with ErrClosed and Close returns ctx.Err(). Calling
-// Close again waits for the first call and returns nil.
+// still pending resolve with ErrClosed and Close returns ctx.Err() at once:
+// it does not wait for a worker stuck in a write (a connection the broker
+// blocked during a resource alarm), which exits on its own once the write
+// ends; a later Close, or Client.Close, waits for that. Calling Close again
+// waits for the first call's work and returns nil.
 func (p *Publisher) Close(ctx context.Context) error {
 	ctx = orBackground(ctx)
 	p.mu.Lock()
@@ -382,7 +390,31 @@ func (p *Publisher) Close(ctx context.Context) error {
 		}
 	}
 	close(p.stop)
+	if err != nil {
+		// Out of time: resolve what is pending now, and let the workers
+		// wind down without waiting for them.
+		p.failPending()
+		go p.finishClose()
+		return err
+	}
+	p.finishClose()
+	return nil
+}
+
+// finishClose waits for the workers, resolves whatever they left and
+// releases the publisher's place on the client.
+func (p *Publisher) finishClose() {
 	p.wg.Wait()
+	p.failPending()
+	for _, w := range p.workers {
+		p.c.unassign(w.slot)
+	}
+	p.c.unregister(p, nil)
+	close(p.done)
+}
+
+// failPending resolves every publish not settled yet with ErrClosed.
+func (p *Publisher) failPending() {
 	for {
 		select {
 		case req := <-p.queue:
@@ -393,12 +425,6 @@ func (p *Publisher) Close(ctx context.Context) error {
 		break
 	}
 	p.res.settleAll(ErrClosed)
-	for _, w := range p.workers {
-		p.c.unassign(w.slot)
-	}
-	p.c.unregister(p, nil)
-	close(p.done)
-	return err
 }
 
 // PublisherStats is a snapshot of a Publisher's counters.

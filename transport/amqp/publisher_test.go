@@ -414,3 +414,127 @@ func TestPublisherPipelinesConfirms(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestPublisherCloseDoesNotWaitPastItsContext(t *testing.T) {
+	f := newFixture(t)
+	ctx := testCtx(t, 20*time.Second)
+	p := f.publisher(t, amqp.PublisherConfig{WorkerCount: 1, MaxInFlight: 1, QueueSize: 1})
+	stuck, release := make(chan struct{}, 16), make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	// The worker is stuck the way a write to a connection the broker
+	// blocked (resource alarm) is stuck: it ignores the publisher's stop.
+	amqp.HoldSends(p, func(<-chan struct{}) {
+		stuck <- struct{}{}
+		<-release
+	})
+	r, err := p.PublishAsync(ctx, f.exchange, amqp.Message{RoutingKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-stuck
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close(short) }()
+	select {
+	case err := <-closed:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Close waited past its context for a stuck worker")
+	}
+	select {
+	case <-r.Done():
+	default:
+		t.Fatal("receipt unresolved after Close returned")
+	}
+	if !errors.Is(r.Err(), amqp.ErrClosed) {
+		t.Fatalf("receipt: %v", r.Err())
+	}
+	// Once the write ends, the worker exits and a second Close sees the
+	// first one's work finished.
+	releaseOnce.Do(func() { close(release) })
+	if err := p.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if st := p.Stats(); st.Sent != 0 || st.Outstanding != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestPublishBatchErrors(t *testing.T) {
+	f := newFixture(t)
+	ctx := testCtx(t, 20*time.Second)
+	p := f.publisher(t, amqp.PublisherConfig{Mandatory: true, Retry: amqp.RetryPolicy{MaxAttempts: 1}})
+	ok := amqp.Message{RoutingKey: f.queue, Body: []byte("ok")}
+	nowhere := func(id string) amqp.Message {
+		return amqp.Message{RoutingKey: f.name + ".nowhere", MessageID: id}
+	}
+	invalid := amqp.Message{} // no exchange and no routing key
+	depth := 0
+	expectDepth := func(added int) {
+		t.Helper()
+		depth += added
+		if n := queueDepth(t, f.queue); n != depth {
+			t.Fatalf("queue holds %d, want %d", n, depth)
+		}
+	}
+
+	t.Run("PublishBatchAsync stops at the first message it cannot queue", func(t *testing.T) {
+		receipts, err := p.PublishBatchAsync(ctx, "", []amqp.Message{ok, ok, invalid, ok})
+		if !errors.Is(err, amqp.ErrInvalidMessage) || !strings.Contains(err.Error(), "batch message 2") {
+			t.Fatalf("got %v", err)
+		}
+		if len(receipts) != 2 {
+			t.Fatalf("%d receipts, want the 2 before the invalid message", len(receipts))
+		}
+		if err := amqp.WaitAll(ctx, receipts...); err != nil {
+			t.Fatal(err)
+		}
+		expectDepth(2) // the message after the invalid one was never sent
+	})
+
+	t.Run("PublishBatch joins the error of every message not confirmed", func(t *testing.T) {
+		err := p.PublishBatch(ctx, "", []amqp.Message{ok, nowhere("m-1"), ok, nowhere("m-3")})
+		if !errors.Is(err, amqp.ErrUnroutable) {
+			t.Fatalf("got %v", err)
+		}
+		joined, isJoined := err.(interface{ Unwrap() []error })
+		if !isJoined {
+			t.Fatalf("not a joined error: %T", err)
+		}
+		var ids []string
+		for _, e := range joined.Unwrap() {
+			var pe *amqp.PublishError
+			if !errors.As(e, &pe) {
+				t.Fatalf("joined error %v is not a *PublishError", e)
+			}
+			ids = append(ids, pe.MessageID)
+		}
+		if fmt.Sprint(ids) != "[m-1 m-3]" {
+			t.Fatalf("errors for messages %v", ids)
+		}
+		expectDepth(2)
+	})
+
+	t.Run("PublishBatch reports what stopped it along with earlier failures", func(t *testing.T) {
+		err := p.PublishBatch(ctx, "", []amqp.Message{ok, nowhere("m-1"), invalid, ok})
+		if !errors.Is(err, amqp.ErrUnroutable) || !errors.Is(err, amqp.ErrInvalidMessage) {
+			t.Fatalf("got %v", err)
+		}
+		expectDepth(1)
+	})
+
+	t.Run("PublishBatch after Close fails with ErrClosed and sends nothing", func(t *testing.T) {
+		closed := f.publisher(t, amqp.PublisherConfig{})
+		if err := closed.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := closed.PublishBatch(ctx, "", []amqp.Message{ok, ok}); !errors.Is(err, amqp.ErrClosed) {
+			t.Fatalf("got %v", err)
+		}
+		expectDepth(0)
+	})
+}

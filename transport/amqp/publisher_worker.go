@@ -232,6 +232,19 @@ func (w *worker) await(f *flight) {
 				continue
 			}
 			cc.noteReturn(ret)
+		case <-p.stop:
+			// Close gave up waiting (stop only closes early then): the
+			// confirm may never come, for instance while the broker blocks
+			// the connection.
+			select {
+			case <-f.dc.Done():
+				waiting = false
+				continue
+			default:
+			}
+			p.stats.inFlight.Add(-1)
+			w.abandon(req)
+			return
 		}
 	}
 	cc.drainReturns()

@@ -2,6 +2,8 @@ package amqp
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
@@ -52,8 +54,10 @@ type Queue struct {
 	Type       QueueType
 	Transient  bool
 	AutoDelete bool
-	// Exclusive queues belong to the connection that declared them; they are
-	// declared again on every reconnection.
+	// Exclusive queues belong to the connection that declared them and
+	// vanish with it. The Client declares them on its first pooled
+	// connection only (again after each of its reconnections), and consumers
+	// of an exclusive queue always use that connection.
 	Exclusive bool
 	// DeadLetterExchange receives messages the broker dead-letters
 	// (x-dead-letter-exchange): expired, over the length limit, or rejected
@@ -118,10 +122,61 @@ func (t Topology) validate() error {
 	return nil
 }
 
+// clone returns a copy of t that shares no slice with it, so that adding to
+// one never writes into the other's backing arrays.
+func (t Topology) clone() Topology {
+	return Topology{
+		Exchanges: slices.Clone(t.Exchanges),
+		Queues:    slices.Clone(t.Queues),
+		Bindings:  slices.Clone(t.Bindings),
+	}
+}
+
+// add appends to t what o has and t does not: exchanges and queues are
+// known by name, bindings by queue, exchange, key and arguments. The caller
+// owns t's slices.
 func (t *Topology) add(o Topology) {
-	t.Exchanges = append(t.Exchanges, o.Exchanges...)
-	t.Queues = append(t.Queues, o.Queues...)
-	t.Bindings = append(t.Bindings, o.Bindings...)
+	for _, e := range o.Exchanges {
+		if !slices.ContainsFunc(t.Exchanges, func(x Exchange) bool { return x.Name == e.Name }) {
+			t.Exchanges = append(t.Exchanges, e)
+		}
+	}
+	for _, q := range o.Queues {
+		if !slices.ContainsFunc(t.Queues, func(x Queue) bool { return x.Name == q.Name }) {
+			t.Queues = append(t.Queues, q)
+		}
+	}
+	for _, b := range o.Bindings {
+		if !slices.ContainsFunc(t.Bindings, b.same) {
+			t.Bindings = append(t.Bindings, b)
+		}
+	}
+}
+
+func (b Binding) same(o Binding) bool {
+	return b.Queue == o.Queue && b.Exchange == o.Exchange && b.Key == o.Key && reflect.DeepEqual(b.Args, o.Args)
+}
+
+// exclusive reports whether t declares queue as an exclusive queue.
+func (t Topology) exclusive(queue string) bool {
+	return slices.ContainsFunc(t.Queues, func(q Queue) bool { return q.Exclusive && q.Name == queue })
+}
+
+// withoutExclusive returns t minus its exclusive queues and the bindings to
+// them: what connections other than the first declare. An exclusive queue
+// belongs to the connection that declared it; any other connection that
+// declares or binds it is refused with RESOURCE_LOCKED.
+func (t Topology) withoutExclusive() Topology {
+	var names []string
+	for _, q := range t.Queues {
+		if q.Exclusive {
+			names = append(names, q.Name)
+		}
+	}
+	if len(names) == 0 {
+		return t
+	}
+	return t.without(names, nil)
 }
 
 func (t Topology) empty() bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -39,6 +40,18 @@ func TestBackoffGrowsExponentiallyWithFullJitter(t *testing.T) {
 	}
 	if low < 300 || high < 300 {
 		t.Fatalf("draws not spread: %d in the bottom quarter, %d in the top quarter", low, high)
+	}
+}
+
+func TestBackoffWithTheLargestMaxDoesNotOverflow(t *testing.T) {
+	b := amqp.Backoff{Initial: time.Nanosecond, Max: math.MaxInt64, Factor: 2}
+	if c := b.Ceiling(1000); c != math.MaxInt64 {
+		t.Fatalf("Ceiling = %v", c)
+	}
+	for range 100 {
+		if d := b.Jittered(1000); d < 0 {
+			t.Fatalf("Jittered = %v", d)
+		}
 	}
 }
 
@@ -214,6 +227,9 @@ func TestInvalidConfigsAreRefused(t *testing.T) {
 		"queue without a name":        {Topology: amqp.Topology{Queues: []amqp.Queue{{}}}},
 		"transient quorum queue":      {Topology: amqp.Topology{Queues: []amqp.Queue{{Name: "q", Type: amqp.Quorum, Transient: true}}}},
 		"binding without an exchange": {Topology: amqp.Topology{Bindings: []amqp.Binding{{Queue: "q"}}}},
+		"a million connections":       {MaxConnections: 1 << 20},
+		"a huge channel pool":         {ChannelPoolSize: math.MaxInt},
+		"a huge state buffer":         {StateBufferSize: math.MaxInt},
 	} {
 		if _, err := amqp.Dial(ctx, cfg); !errors.Is(err, amqp.ErrInvalidConfig) {
 			t.Errorf("%s: got %v", name, err)
