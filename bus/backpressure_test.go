@@ -3,12 +3,15 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"runtime"
+	"strconv"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/novaevents/nova/bus"
 	"github.com/novaevents/nova/shared"
+	"github.com/novaevents/nova/workerpool"
 )
 
 // blocker is a listener that blocks every call until released.
@@ -143,4 +146,41 @@ func TestUnsubscribingCountsWhatWasWaiting(t *testing.T) {
 			t.Fatalf("unsubscribed drops/processed = %d/%d, want 4/1", s.Dropped[bus.DropUnsubscribed], s.Processed)
 		}
 	})
+}
+
+// A flood of events while every handler is blocked must not start a
+// goroutine per event (nor per message waiting in a lane): the count stays
+// at what the pool, the bus and the test started.
+func TestAFloodDoesNotStartAGoroutinePerEvent(t *testing.T) {
+	const events, workers = 10_000, 4
+	before := runtime.NumGoroutine()
+	pool := workerpool.New(workers, 64)
+	defer pool.Close(context.Background())
+	b := newBus(t, bus.Config{WorkerPool: pool})
+	mustCreate(t, b, "flood", bus.TopicConfig{Partitions: 8, BufferSize: events, MaxConcurrency: 4, OrderingKey: byKey})
+	release := make(chan struct{})
+	started := make(chan struct{}, events)
+	mustSubscribe(t, b, "flood", shared.NewBaseListener("blocked", func(shared.Event) error {
+		started <- struct{}{}
+		<-release
+		return nil
+	}))
+	for i := range events {
+		mustPublish(t, b, "flood", keyed(evID(i), "k"+strconv.Itoa(i%97)))
+	}
+	for range workers { // every worker is inside a blocked handler
+		<-started
+	}
+	during := runtime.NumGoroutine()
+	t.Logf("goroutines: %d before, %d during the flood", before, during)
+	close(release)
+	shutdown(t, b)
+	// The pool's workers, the bus's three goroutines, and some slack for
+	// the runtime and the test framework: nowhere near one per event.
+	if extra := during - before; extra > workers+3+16 {
+		t.Fatalf("%d goroutines more during a flood of %d events with blocked handlers, want at most %d", extra, events, workers+3+16)
+	}
+	if got := b.Stats().Processed; got != events {
+		t.Fatalf("processed %d, want %d", got, events)
+	}
 }

@@ -9,10 +9,17 @@ import (
 )
 
 // Broker is the seam between the bus and where a topic's events are kept.
-// The default, NewMemoryBroker, keeps them in bounded in-process rings; a
-// broker transport (RabbitMQ, in transport/amqp) implements the same three
-// interfaces so that the bus's ordering, retries, deduplication, consumer
-// groups and statistics work unchanged on top of it.
+// Nova's implementation is the in-memory one, NewMemoryBroker (the
+// default), which keeps them in bounded in-process rings. An external
+// broker can implement the same three interfaces, so that the bus's
+// ordering, retries, deduplication, consumer groups and statistics work
+// unchanged on top of it; nothing in Nova connects the bus to a remote
+// broker today.
+//
+// The bus validates the messages such a broker hands it: a Message whose
+// Event Publish would have refused (nil, an empty ID or type) is
+// acknowledged and counted as DropMalformed without reaching a handler,
+// and an invalid Priority is read as workerpool.PriorityNormal.
 //
 // The division of labour: the broker stores messages per partition, hands
 // each consumer (a subscription or a consumer group) its own stream of them,

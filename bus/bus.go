@@ -26,6 +26,9 @@ type Bus struct {
 	ownsPool bool
 	broker   Broker
 	metrics  shared.Metrics // nil when Config.Metrics is nil
+	// checkMessages makes the lanes validate what the broker hands them.
+	// Off for the in-memory broker, which holds only what Publish accepted.
+	checkMessages bool
 
 	topics atomic.Pointer[map[string]*topic] // copied on change, under mu
 	closed atomic.Bool                       // Shutdown has begun
@@ -36,7 +39,8 @@ type Bus struct {
 	store   IdempotencyStore // Config.IdempotencyStore, or the default, made on first use
 	retired retiredStats     // counters of removed consumers and deleted topics
 
-	drops [numDropReasons]atomic.Uint64
+	drops         [numDropReasons]atomic.Uint64
+	latePublished atomic.Uint64 // accepted by a topic being deleted, after its count was taken
 
 	delay   *delay.Queue
 	rescue  *rescuer
@@ -45,6 +49,10 @@ type Bus struct {
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when Shutdown has finished
 	shutErr error
+
+	// testDrainIdle, if set (by tests only), is called by a drainer that
+	// found nothing to take, just before it gives its slot back.
+	testDrainIdle func()
 }
 
 // New returns a running bus. Nonsense in cfg is not an error: missing parts
@@ -60,9 +68,11 @@ func New(cfg Config) *Bus {
 		b.pool = workerpool.New(workerpool.DefaultWorkers(), 0)
 		b.ownsPool = true
 	}
-	if b.broker == nil {
+	if shared.IsNil(b.broker) {
 		b.broker = NewMemoryBroker()
 	}
+	_, trusted := b.broker.(*MemoryBroker)
+	b.checkMessages = !trusted
 	if shared.IsNil(b.metrics) {
 		b.metrics = nil
 	}
@@ -208,9 +218,15 @@ func (b *Bus) dropTopicLocked(t *topic, reason DropReason) {
 	}
 	for i := range t.parts {
 		t.parts[i].p.Close()
-		b.retired.published += t.parts[i].published.Load()
+		// Mark the counter: a Publish that got in before Close and counts
+		// itself after this sees the mark and counts in latePublished.
+		b.retired.published += t.parts[i].published.Swap(deletedMark)
 	}
 }
+
+// deletedMark is what a deleted topic's publish counters are set to; no
+// real count comes near it.
+const deletedMark = 1 << 63
 
 func validTopicName(name string) error {
 	if name == "" {
@@ -299,9 +315,21 @@ func (t *topic) publish(ctx context.Context, e shared.Event) error {
 		}
 		return err
 	}
-	pr.published.Add(1)
+	if pr.published.Add(1) > deletedMark {
+		// DeleteTopic has already moved this partition's count into the
+		// bus's totals: count this event there too.
+		t.b.latePublished.Add(1)
+	}
 	if n == 0 {
-		t.b.drop(DropNoSubscribers, 1)
+		// DeleteTopic detaches the consumers before it closes the
+		// partitions: an event that lands in between found no consumer
+		// because its topic was being deleted (deleted is set before the
+		// first detach), not because nobody subscribed.
+		if t.deleted.Load() {
+			t.b.drop(DropTopicDeleted, 1)
+		} else {
+			t.b.drop(DropNoSubscribers, 1)
+		}
 	}
 	return nil
 }

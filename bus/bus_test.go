@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/novaevents/nova/bus"
+	"github.com/novaevents/nova/listener"
 	"github.com/novaevents/nova/shared"
 )
 
@@ -103,6 +105,9 @@ func TestCreateTopicValidates(t *testing.T) {
 		{"an unknown delivery mode is refused", "m", bus.TopicConfig{DeliveryMode: 42}, bus.ErrInvalidConfig},
 		{"an unknown overflow policy is refused", "o", bus.TopicConfig{Overflow: 9}, bus.ErrInvalidConfig},
 		{"too many partitions are refused", "p", bus.TopicConfig{Partitions: bus.MaxPartitions + 1}, bus.ErrInvalidConfig},
+		{"the largest partitions and buffers together are refused", "s", bus.TopicConfig{Partitions: bus.MaxPartitions, BufferSize: bus.MaxBufferSize}, bus.ErrInvalidConfig},
+		{"a dead-letter handler without Enabled is refused", "d", bus.TopicConfig{DeadLetter: listener.DeadLetterConfig{Handler: func(shared.Event, error) {}}}, bus.ErrInvalidConfig},
+		{"more slots than MaxTopicSlots are refused", "s", bus.TopicConfig{Partitions: 2 * bus.MaxTopicSlots / bus.MaxBufferSize, BufferSize: bus.MaxBufferSize}, bus.ErrInvalidConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,6 +116,16 @@ func TestCreateTopicValidates(t *testing.T) {
 			}
 		})
 	}
+	t.Run("too many slots in all is a *ConfigError naming the limit", func(t *testing.T) {
+		err := b.CreateTopic("slots", bus.TopicConfig{Partitions: 1024, BufferSize: bus.MaxTopicSlots/1024 + 1})
+		var ce *bus.ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(ce.Reason, "MaxTopicSlots") {
+			t.Fatalf("CreateTopic = %v, want a *ConfigError about MaxTopicSlots", err)
+		}
+		if slices.Contains(b.Topics(), "slots") {
+			t.Fatal("the refused topic exists")
+		}
+	})
 	t.Run("negative sizes get the defaults", func(t *testing.T) {
 		mustCreate(t, b, "neg", bus.TopicConfig{Partitions: -3, BufferSize: -1, MaxConcurrency: -8})
 		if got := len(b.Stats().TopicStats["neg"].QueueDepth); got != bus.DefaultPartitions {
@@ -218,6 +233,7 @@ func TestEnumsHaveNames(t *testing.T) {
 		bus.OverflowReject.String():         "reject",
 		bus.DropBufferFull.String():         "buffer_full",
 		bus.DropDeadLetterOverflow.String(): "dead_letter_overflow",
+		bus.DropMalformed.String():          "malformed",
 	}
 	for got, want := range names {
 		if got != want {

@@ -34,6 +34,12 @@ const (
 	// accepts; a partition's buffer is allocated when the topic is created.
 	MaxPartitions = 4096
 	MaxBufferSize = 1 << 22
+	// MaxTopicSlots is the largest Partitions × BufferSize CreateTopic
+	// accepts: the events one topic may hold, over all its partitions. With
+	// the in-memory broker a slot takes 64 bytes (BufferSize rounded up to a
+	// power of two), so one topic's buffers take at most 1 GiB, 2 GiB with
+	// a BufferSize just past a power of two.
+	MaxTopicSlots = 1 << 24
 
 	// drainBatch is how many events one drainer task handles before it hands
 	// its pool worker back, so that a busy topic cannot monopolise a pool it
@@ -48,8 +54,9 @@ const (
 	// AtLeastOnce (the default) hands every accepted event to every
 	// subscriber until one attempt succeeds, retrying failures (errors,
 	// panics, timeouts) with the topic's RetryPolicy, and dead-letters the
-	// events whose retries run out. A subscriber may see an event more than
-	// once only if it failed before.
+	// events whose retries run out. An attempt succeeds when its handler
+	// returns nil, even after its HandlerTimeout. A subscriber may see an
+	// event more than once only if it failed before.
 	AtLeastOnce DeliveryMode = iota
 	// AtMostOnce makes one attempt per subscriber. A failure is counted and
 	// dead-lettered, never retried.
@@ -153,11 +160,12 @@ type TopicConfig struct {
 	// settled (handled, dead-lettered or dropped) by every subscriber. It is
 	// also each subscriber's own backlog limit: a slow subscriber delays the
 	// others only once it is BufferSize events behind. 0 or negative means
-	// DefaultBufferSize; above MaxBufferSize is an error.
+	// DefaultBufferSize; above MaxBufferSize is an error, and so is a
+	// Partitions × BufferSize above MaxTopicSlots.
 	BufferSize int
 	// Partitions splits the topic into independent, concurrently processed
 	// streams. 0 or negative means DefaultPartitions; above MaxPartitions is
-	// an error.
+	// an error, and so is a Partitions × BufferSize above MaxTopicSlots.
 	Partitions int
 	// MaxConcurrency is how many events of one partition each subscriber
 	// (or consumer group) handles at once. They always have different
@@ -186,9 +194,14 @@ type TopicConfig struct {
 	// DropDeadLetterOverflow.
 	DeadLetter listener.DeadLetterConfig
 	// HandlerTimeout, if positive, bounds each attempt through its context;
-	// an attempt that overruns fails with a *shared.TimeoutError. A handler
-	// that ignores its context keeps its pool worker until it returns. 0
-	// means no limit.
+	// an attempt that returns an error after its deadline fails with a
+	// *shared.TimeoutError. An attempt that returns nil has succeeded, in
+	// every delivery mode, even if it returned after the deadline: it is
+	// not run again. A handler that ignores its context keeps its pool
+	// worker until it returns. For a listener registered with
+	// Config.Listeners the overrun is that attempt's failure for the
+	// manager too: its circuit breaker and health count it. 0 means no
+	// limit.
 	HandlerTimeout time.Duration
 	// Retention, if positive, is how long an accepted event may wait for its
 	// first attempt. An event that waited longer is not handled: it is
@@ -217,6 +230,12 @@ func (c TopicConfig) normalize() (TopicConfig, error) {
 	if c.Partitions > MaxPartitions {
 		return c, &ConfigError{Field: "Partitions", Reason: "above MaxPartitions (" + strconv.Itoa(MaxPartitions) + ")"}
 	}
+	// In int64: on 32-bit platforms the product of two allowed values
+	// overflows int.
+	if slots := int64(c.Partitions) * int64(c.BufferSize); slots > MaxTopicSlots {
+		return c, &ConfigError{Field: "BufferSize", Reason: "Partitions × BufferSize = " + strconv.FormatInt(slots, 10) +
+			" slots, above MaxTopicSlots (" + strconv.Itoa(MaxTopicSlots) + ")"}
+	}
 	if c.MaxConcurrency <= 0 {
 		c.MaxConcurrency = DefaultMaxConcurrency
 	}
@@ -232,6 +251,11 @@ func (c TopicConfig) normalize() (TopicConfig, error) {
 	case OverflowBlock, OverflowReject:
 	default:
 		return c, &ConfigError{Field: "Overflow", Reason: "unknown policy " + c.Overflow.String()}
+	}
+	if c.DeadLetter.Handler != nil && !c.DeadLetter.Enabled {
+		// As the listener manager does: a handler that would never be
+		// called is a mistake, not a choice.
+		return c, &ConfigError{Field: "DeadLetter.Handler", Reason: "set without DeadLetter.Enabled"}
 	}
 	if c.DeadLetter.QueueSize <= 0 {
 		c.DeadLetter.QueueSize = listener.DefaultDeadLetterQueueSize

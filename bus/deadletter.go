@@ -98,8 +98,9 @@ func (d *deadLetters) call(dl deadLetter) {
 	dl.handler(dl.e, dl.err)
 }
 
-// shutdown calls what is queued and stops the goroutine. If ctx ends first
-// it returns ctx.Err(); the goroutine still finishes the queue.
+// shutdown makes the goroutine call what is queued and stop, and waits for
+// that. If ctx ends first it returns ctx.Err(); the goroutine still
+// finishes the queue, and Bus.Shutdown called again waits for it.
 func (d *deadLetters) shutdown(ctx context.Context) error {
 	d.mu.Lock()
 	if !d.stopped {
@@ -107,10 +108,5 @@ func (d *deadLetters) shutdown(ctx context.Context) error {
 		close(d.stop)
 	}
 	d.mu.Unlock()
-	select {
-	case <-d.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return waitDone(ctx, d.done)
 }

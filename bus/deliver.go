@@ -133,50 +133,81 @@ func (ln *lane) giveUp(j job, sp *spec, err error, exhausted bool) {
 	}
 }
 
-// policies returns the retry and dead-letter policy for an attempt by sp.
-// Today that is the topic's; with a listener manager it will be the one
-// registered for sp's listener, when there is one.
+// policies returns the retry and dead-letter policy of the topic, which
+// govern the subscribers whose listener is not registered with
+// Config.Listeners. A registered listener's are applied by failed and
+// giveUp through the manager (Next, Lookup, DeadLetter) instead.
 func (c *consumer) policies(_ *spec) (listener.RetryPolicy, listener.DeadLetterConfig) {
 	return c.t.cfg.RetryPolicy, c.t.cfg.DeadLetter
 }
 
-// attempt runs one attempt of sp's listener on e: panics become a
-// *shared.PanicError, an overrun HandlerTimeout a *shared.TimeoutError.
-// This is the single place a listener is called; the listener manager's
-// Attempt will replace SafeHandle here for registered listeners.
+// attempt runs one attempt of sp's listener on e and reports it to the
+// metrics hook. See call for what the error can be.
 func (b *Bus) attempt(ln *lane, sp *spec, e shared.Event) error {
 	var start time.Time
 	if b.metrics != nil {
 		start = time.Now()
 	}
-	var err error
-	if d := ln.t.cfg.HandlerTimeout; d > 0 {
-		ctx, cancel := context.WithTimeout(b.runCtx, d)
-		err = b.call(ctx, sp, e)
-		if ctx.Err() == context.DeadlineExceeded {
-			err = &shared.TimeoutError{ListenerID: sp.listener.ID(), Limit: d}
-		}
-		cancel()
-	} else {
-		err = b.call(b.runCtx, sp, e)
-	}
+	err := b.call(sp, ln.t.cfg.HandlerTimeout, e)
 	if b.metrics != nil {
 		b.metrics.EventHandled(b.name, sp.listener.ID(), e.Type(), time.Since(start), err)
 	}
 	return err
 }
 
-// call calls sp's listener once: through the listener manager when it is
-// registered there (its concurrency limit, breaker, timeout, health and
-// stats), else directly. Panics become a *shared.PanicError either way.
-// Publish validated e, as the Binding expects.
-func (b *Bus) call(ctx context.Context, sp *spec, e shared.Event) error {
+// call is the single place a listener is called: through the listener
+// manager when it is registered there (its concurrency limit, breaker,
+// timeout, health and stats apply to the attempt), else directly. A panic
+// becomes a *shared.PanicError either way. Publish (or, for another broker,
+// the lane) validated e, as the Binding expects.
+//
+// timeout is the topic's HandlerTimeout (0 for none). It is applied inside
+// the attempt, below the manager: the manager is called with the bus's run
+// context and sees an overrun as the attempt's own failure, a
+// *shared.TimeoutError that its breaker and health count, not as its
+// caller giving up.
+func (b *Bus) call(sp *spec, timeout time.Duration, e shared.Event) error {
 	if sp.bind != nil {
-		if managed, err := sp.bind.Attempt(ctx, sp.listener, e); managed {
+		l := sp.listener
+		if timeout > 0 {
+			l = &timedListener{Listener: sp.listener, limit: timeout}
+		}
+		if managed, err := sp.bind.Attempt(b.runCtx, l, e); managed {
 			return err
 		}
 	}
-	return shared.SafeHandle(ctx, sp.listener, e)
+	if timeout > 0 {
+		return handleWithin(b.runCtx, timeout, sp.listener, e)
+	}
+	return shared.SafeHandle(b.runCtx, sp.listener, e)
+}
+
+// handleWithin calls l with a context that ends after limit. An attempt
+// that fails once its deadline has passed fails with a *shared.TimeoutError
+// (unless ctx itself ended: then the handler's error is returned as it is).
+// An attempt that returns nil succeeded, even if it returned late: its work
+// is done, and running it again would repeat it (for ExactlyOnce, handle
+// the ID twice).
+func handleWithin(ctx context.Context, limit time.Duration, l shared.Listener, e shared.Event) error {
+	tctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	err := shared.SafeHandle(tctx, l, e)
+	if err != nil && tctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+		return &shared.TimeoutError{ListenerID: l.ID(), Limit: limit}
+	}
+	return err
+}
+
+// timedListener applies a topic's HandlerTimeout to a listener called
+// through the listener manager. It has the wrapped listener's ID, which the
+// manager uses to find its registration.
+type timedListener struct {
+	shared.Listener
+	limit time.Duration
+}
+
+func (t *timedListener) Handle(ctx context.Context, e shared.Event) error {
+	return handleWithin(ctx, t.limit, t.Listener, e)
 }
 
 func (b *Bus) logError(msg string, err error, topic string, e shared.Event) {

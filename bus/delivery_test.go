@@ -112,6 +112,41 @@ func TestAtLeastOnceCountsPanicsAndTimeoutsAsFailures(t *testing.T) {
 	})
 }
 
+// A handler that ignores its context and returns nil after the
+// HandlerTimeout has done its work: the attempt is a success, in every
+// mode, and is not run again (for ExactlyOnce, that would handle the ID
+// twice).
+func TestALateSuccessIsASuccess(t *testing.T) {
+	for _, mode := range []bus.DeliveryMode{bus.AtMostOnce, bus.AtLeastOnce, bus.ExactlyOnce} {
+		t.Run(mode.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var dl deadLetterLog
+				b := bus.New(bus.Config{})
+				mustCreate(t, b, "t", bus.TopicConfig{
+					DeliveryMode: mode, HandlerTimeout: 50 * time.Millisecond, DeadLetter: dl.config(),
+					RetryPolicy: listener.RetryPolicy{MaxAttempts: 3, InitialDelay: time.Millisecond},
+				})
+				r := &recorder{id: "slow", fn: func(shared.Event) error {
+					time.Sleep(200 * time.Millisecond) // past the deadline, ignoring ctx
+					return nil
+				}}
+				mustSubscribe(t, b, "t", r)
+				mustPublish(t, b, "t", shared.NewBaseEvent("1", "x", nil))
+				shutdown(t, b)
+				if got := r.handled(); !slices.Equal(got, []string{"1"}) {
+					t.Errorf("handled %v, want [1] once", got)
+				}
+				if ids, _ := dl.snapshot(); len(ids) != 0 {
+					t.Errorf("dead letters %v, want none", ids)
+				}
+				if s := b.Stats(); s.Processed != 1 || s.Failed != 0 || s.Retried != 0 {
+					t.Errorf("processed/failed/retried = %d/%d/%d, want 1/0/0", s.Processed, s.Failed, s.Retried)
+				}
+			})
+		})
+	}
+}
+
 func TestExhaustedRetriesAreDeadLettered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var dl deadLetterLog

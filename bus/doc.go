@@ -30,7 +30,8 @@
 // Delivery: AtLeastOnce (the default) retries a failed attempt (an error, a
 // panic, an overrun HandlerTimeout) with the topic's listener.RetryPolicy
 // and backoff, until it succeeds or the policy gives up; then the event is
-// dead-lettered. Nothing accepted is dropped silently: every event that is
+// dead-lettered. An attempt whose handler returns nil has succeeded, in
+// every mode, even if it returned after its HandlerTimeout. Nothing accepted is dropped silently: every event that is
 // not handled is counted in Stats, by reason. AtMostOnce makes one attempt.
 // ExactlyOnce adds deduplication by event ID per subscriber through an
 // IdempotencyStore; read its doc for what that does and does not survive.
@@ -49,9 +50,13 @@
 // # The broker seam
 //
 // Partitions live behind the Broker interface (Partition, Cursor, with
-// Ack and Nack). The default is the in-memory MemoryBroker; a RabbitMQ
-// transport implements the same interfaces, and the bus's ordering,
-// retries, groups and statistics work unchanged on it.
+// Ack and Nack). Nova ships one implementation, the in-memory
+// MemoryBroker, which is the default. An external broker can be plugged in
+// through the same interfaces (package brokertest is the conformance suite
+// it must pass), and the bus's ordering, retries, groups and statistics
+// then work unchanged on top of it. The bus does not trust such a broker's
+// messages: one that Publish would have refused (a nil event, an empty ID
+// or type) is acknowledged and counted as DropMalformed, never handled.
 //
 // # Costs
 //
@@ -73,7 +78,17 @@
 //
 // Shutdown(ctx) refuses new events (ErrBusClosed), delivers everything
 // accepted, pending retries included, and returns ctx.Err() if time runs
-// out first. It is idempotent and safe to race with Publish.
+// out first. It is idempotent and safe to race with Publish. Handlers that
+// are still running when it runs out of time (and the dead-letter calls
+// already queued) finish afterwards; calling Shutdown again waits for them.
+//
+// # Memory
+//
+// Everything the bus holds is bounded: the partitions by BufferSize, each
+// lane by its partition, the retry heap by the events held, the
+// dead-letter queue by DeadLetter.QueueSize. Removing a subscriber or a
+// topic releases its state once its last running attempt returns; only
+// its counts are kept, in Stats.
 //
 // # Example
 //

@@ -107,6 +107,11 @@ func (e *DeadLetterError) Error() string {
 // Unwrap returns the last attempt's error.
 func (e *DeadLetterError) Unwrap() error { return e.Err }
 
+// AttemptCount returns Attempts. It makes a *DeadLetterError a
+// listener.AttemptCounter, so that the listener manager's dead-letter store
+// records the bus's attempt count for a registered listener.
+func (e *DeadLetterError) AttemptCount() int { return e.Attempts }
+
 // Is matches ErrRetryLimitExceeded when the retries ran out.
 func (e *DeadLetterError) Is(target error) bool {
 	return e.Exhausted && target == ErrRetryLimitExceeded

@@ -88,5 +88,34 @@ func TestMemoryIdempotencyStore(t *testing.T) {
 		if n := s.Len(); n > 16 {
 			t.Fatalf("Len = %d, want at most 16", n)
 		}
+		// Len counts the live IDs only. Every claim and completion also
+		// appends a record to the store's log, and released or superseded
+		// records linger there until compaction: 100,000 operations must
+		// not leave a log that grows with them.
+		const bound = 4*16 + 4096
+		if n, c := bus.IdempotencyLog(s); n > bound || c > 2*bound {
+			t.Fatalf("the store's log holds %d records (capacity %d) for a window of 16, want at most %d", n, c, bound)
+		}
+	})
+	t.Run("released claims do not pile up in its log while the window is far from full", func(t *testing.T) {
+		const window = 1000
+		s := bus.NewMemoryIdempotencyStore(window, time.Hour)
+		// A completed ID, young and within the window, stays at the head
+		// of the log: records behind it are not consumed from the front.
+		claim(t, s, "a", "anchor")
+		_ = s.Complete(ctx, "a", "anchor")
+		for i := range 100_000 {
+			id := strconv.Itoa(i % 5)
+			if !claim(t, s, "a", id) {
+				t.Fatalf("claim %d of a released ID failed", i)
+			}
+			_ = s.Release(ctx, "a", id)
+		}
+		// Nothing is ever evicted (6 IDs in a window of 1000, all young):
+		// only dropping the records of released claims bounds the log.
+		const bound = 4*window + 4096
+		if n, c := bus.IdempotencyLog(s); n > bound || c > 2*bound {
+			t.Fatalf("the store's log holds %d records (capacity %d) for at most 6 live IDs, want at most %d", n, c, bound)
+		}
 	})
 }

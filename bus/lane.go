@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/novaevents/nova/shared"
 	"github.com/novaevents/nova/workerpool"
 )
 
@@ -31,7 +32,9 @@ func (c *consumer) pick() *spec {
 	case 1:
 		return ms[0]
 	}
-	return ms[int(c.rr.Add(1)-1)%len(ms)]
+	// The modulo is taken in uint32: converted to int first, a counter past
+	// 2^31 would be negative on 32-bit platforms.
+	return ms[(c.rr.Add(1)-1)%uint32(len(ms))]
 }
 
 // job is one event on its way through a lane, with its attempts so far.
@@ -75,6 +78,14 @@ type lane struct {
 	retrying int                  // messages waiting for their retry delay
 	closed   bool
 	reason   DropReason // why the lane was closed
+	// malformed counts the messages from the broker that takeLocked refused
+	// and acknowledged; its callers report them once the lock is released.
+	malformed int
+
+	// retiring is set once the lane's consumer is gone and the lane is in
+	// the bus's retired set: the drainer that brings running to 0 folds the
+	// lane's counters into the bus's (see Bus.retireLocked).
+	retiring atomic.Bool
 
 	drainFn  func()
 	notifyFn func(Message)
@@ -97,7 +108,13 @@ func newLane(b *Bus, c *consumer) *lane {
 }
 
 // notify is the partition's callback for a new message.
-func (ln *lane) notify(m Message) { ln.wake(m.Priority) }
+func (ln *lane) notify(m Message) {
+	pr := m.Priority
+	if !pr.Valid() { // a broker's message: see takeLocked
+		pr = workerpool.PriorityNormal
+	}
+	ln.wake(pr)
+}
 
 // wake submits a drainer if fewer than max are running.
 func (ln *lane) wake(pr workerpool.Priority) {
@@ -123,7 +140,12 @@ func (ln *lane) drain() {
 	j, ok := ln.take()
 	for n := 1; ; n++ {
 		if !ok {
-			ln.running.Add(-1)
+			if h := ln.b.testDrainIdle; h != nil {
+				h()
+			}
+			if ln.release() {
+				return // the lane is closed: nothing more to take
+			}
 			// A message or retry may have arrived after take looked and
 			// before the decrement, and its wake may have seen us running:
 			// look again, and carry on if we can take a slot back.
@@ -149,12 +171,29 @@ func (ln *lane) drain() {
 	}
 }
 
+// release gives back a drainer's slot. When the lane is retiring and that
+// was its last drainer, the lane's counters are folded into the bus's and
+// the bus lets go of the lane. It reports whether the lane is retiring.
+func (ln *lane) release() bool {
+	ln.running.Add(-1)
+	if !ln.retiring.Load() {
+		return false
+	}
+	ln.b.foldRetired(ln)
+	return true
+}
+
 // take returns the next runnable job: a ready one first, then the cursor's
 // next message whose key is not busy. Messages of busy keys are parked.
 func (ln *lane) take() (job, bool) {
 	ln.mu.Lock()
 	j, ok := ln.takeLocked()
+	bad := ln.malformed
+	ln.malformed = 0
 	ln.mu.Unlock()
+	if bad > 0 {
+		ln.reportMalformed(bad)
+	}
 	return j, ok
 }
 
@@ -163,7 +202,12 @@ func (ln *lane) settleAndTake(m Message) (job, bool) {
 	ln.mu.Lock()
 	ln.settleLocked(m)
 	j, ok := ln.takeLocked()
+	bad := ln.malformed
+	ln.malformed = 0
 	ln.mu.Unlock()
+	if bad > 0 {
+		ln.reportMalformed(bad)
+	}
 	return j, ok
 }
 
@@ -178,6 +222,20 @@ func (ln *lane) takeLocked() (job, bool) {
 		m, ok := ln.cur.Next()
 		if !ok {
 			return job{}, false
+		}
+		if ln.b.checkMessages {
+			// A broker other than the in-memory one may hand over what
+			// Publish never accepted (a nil or invalid event, a lost
+			// priority): settle it at once and count it, rather than let
+			// it reach the handlers.
+			if shared.Validate(m.Event) != nil {
+				ln.cur.Ack(m.Seq)
+				ln.malformed++
+				continue
+			}
+			if !m.Priority.Valid() {
+				m.Priority = workerpool.PriorityNormal
+			}
 		}
 		if m.Key != "" && (ln.track || len(ln.keys) > 0) {
 			if ks := ln.keys[m.Key]; ks != nil {
@@ -287,12 +345,22 @@ func (ln *lane) close(reason DropReason, nack bool) {
 	}
 	ln.closed = true
 	ln.reason = reason
-	ln.ready.reset()
-	clear(ln.keys)
+	ln.ready = jobQueue{}
+	ln.keys = nil
 	ln.spare = nil
 	ln.cur.Detach()
+	ln.cur = nil // let the partition's buffer go with the topic
 	ln.mu.Unlock()
 	ln.b.drop(reason, n)
+}
+
+// reportMalformed counts n malformed messages from the broker.
+func (ln *lane) reportMalformed(n int) {
+	ln.b.drop(DropMalformed, n)
+	if ln.b.cfg.Logger != nil {
+		ln.b.cfg.Logger.Error("bus: malformed message from the broker acknowledged and dropped",
+			"topic", ln.t.name, "count", n)
+	}
 }
 
 // jobQueue is a FIFO ring of jobs that grows by doubling.

@@ -17,6 +17,10 @@ import (
 
 var errTemporary = errors.New("temporary failure")
 
+// The manager's dead-letter store reads the attempts of a bus dead letter
+// through this interface.
+var _ listener.AttemptCounter = (*bus.DeadLetterError)(nil)
+
 // script fails the calls of an event that its fail function picks.
 type script struct {
 	id   string
@@ -104,6 +108,8 @@ func TestSeedRetryAndDeadLetterThroughTheBus(t *testing.T) {
 		list, _ := lm.DeadLetters(ctx, listener.DeadLetterFilter{})
 		if len(list) != 1 || list[0].Event.ID() != "order-bad" || !errors.Is(list[0].Err, errTemporary) {
 			t.Errorf("manager's dead-letter store: %+v", list)
+		} else if list[0].Attempts != 3 {
+			t.Errorf("the stored dead letter records %d attempts, want the bus's 3", list[0].Attempts)
 		}
 		if st := b.Stats(); st.DeadLettered != 1 || st.Retried != 4 {
 			t.Errorf("bus stats: dead-lettered %d retried %d", st.DeadLettered, st.Retried)
@@ -155,6 +161,63 @@ func TestOpenCircuitHoldsEventsInOrderUntilItCloses(t *testing.T) {
 		want := []string{"e0#1", "e0#2", "e0#3", "e1#1", "e2#1"}
 		if !slices.Equal(l.log, want) {
 			t.Errorf("calls %v, want %v", l.log, want)
+		}
+		_ = lm.Stop(ctx)
+	})
+}
+
+// A topic's HandlerTimeout overrun is the attempt's own failure for the
+// listener manager, not its caller giving up: the manager's breaker counts
+// it and opens.
+func TestHandlerTimeoutsOpenTheManagersCircuitBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		lm := listener.NewManager(listener.ManagerConfig{})
+		var mu sync.Mutex
+		down := true
+		var calls int
+		l := shared.NewListener("slow-downstream", func(ctx context.Context, e shared.Event) error {
+			mu.Lock()
+			calls++
+			stuck := down
+			mu.Unlock()
+			if stuck {
+				<-ctx.Done() // until the topic's HandlerTimeout
+				return ctx.Err()
+			}
+			return nil
+		})
+		if err := lm.Register(l, listener.ListenerConfig{
+			RetryPolicy: listener.RetryPolicy{MaxAttempts: 1},
+			Circuit:     listener.CircuitConfig{Enabled: true, FailureThreshold: 2, CoolDown: time.Minute, SuccessThreshold: 1},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		b := bus.New(bus.Config{Listeners: lm})
+		mustCreate(t, b, "t", bus.TopicConfig{Partitions: 1, HandlerTimeout: 10 * time.Millisecond})
+		mustSubscribe(t, b, "t", l)
+		for i := range 5 {
+			mustPublish(t, b, "t", shared.NewBaseEvent(fmt.Sprint("e", i), "x", nil))
+		}
+		time.Sleep(time.Second) // time for all five to time out, one after the other
+		synctest.Wait()
+		h := lm.Health().Listeners[0]
+		if h.Circuit != listener.CircuitOpen {
+			mu.Lock()
+			t.Errorf("after %d calls that overran the topic's HandlerTimeout, the breaker (threshold 2) is %v, want open", calls, h.Circuit)
+			mu.Unlock()
+		}
+		mu.Lock()
+		if calls != 2 {
+			t.Errorf("the handler was called %d times, want 2: the open breaker holds the rest", calls)
+		}
+		down = false
+		mu.Unlock()
+		if err := b.Shutdown(ctx); err != nil { // the cool-down passes, the held events go through
+			t.Fatal(err)
+		}
+		if st := b.Stats(); st.DeadLettered != 2 || st.Processed != 3 {
+			t.Errorf("dead-lettered/processed = %d/%d, want 2 timed out, 3 after the breaker closed", st.DeadLettered, st.Processed)
 		}
 		_ = lm.Stop(ctx)
 	})

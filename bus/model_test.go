@@ -74,6 +74,10 @@ func (m *model) listener(topic, sub, id string) shared.Listener {
 		case f < 36:
 			<-ctx.Done() // overrun HandlerTimeout
 			return ctx.Err()
+		case f < 40:
+			// Ignore the context, overrun HandlerTimeout and succeed: a
+			// success all the same, never to be run again.
+			time.Sleep(30 * time.Millisecond)
 		}
 		m.mu.Lock()
 		m.successes[topic+"/"+sub+"/"+e.ID()]++

@@ -44,9 +44,24 @@ func TestOnePartitionWithFourWorkersKeepsPerKeyOrder(t *testing.T) {
 
 	var log orderLog
 	var g gauge
+	// The first events of two different keys must meet: each waits for the
+	// other, which only works if they run at the same time. The timer only
+	// turns a lost concurrency into a failure instead of a hang.
+	var meet sync.WaitGroup
+	meet.Add(2)
+	met := make(chan struct{})
+	go func() { meet.Wait(); close(met) }()
 	mustSubscribe(t, b, "orders", shared.NewBaseListener("l", func(e shared.Event) error {
 		g.enter()
 		defer g.leave()
+		if s := seqOf(e); s == 0 || s == 1 {
+			meet.Done()
+			select {
+			case <-met:
+			case <-time.After(10 * time.Second):
+				t.Errorf("the handler of event %d waited 10s for the other key's to run beside it", s)
+			}
+		}
 		if seqOf(e)%7 == 0 {
 			runtime.Gosched() // vary the handlers' durations
 		}
@@ -74,6 +89,9 @@ func TestOnePartitionWithFourWorkersKeepsPerKeyOrder(t *testing.T) {
 	t.Logf("handlers running at once: at most %d", most)
 	if most > 4 {
 		t.Fatalf("%d handlers ran at once, MaxConcurrency is 4", most)
+	}
+	if most < 2 {
+		t.Fatalf("at most %d handler ran at once, want the two keys that met to have run together", most)
 	}
 }
 

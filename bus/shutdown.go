@@ -16,12 +16,23 @@ import (
 // If ctx ends first, Shutdown stops waiting: what was not settled is
 // counted as DropShutdown (handed back to the broker with Nack, so a durable
 // broker delivers it again later), the handlers' context is cancelled, and
-// ctx.Err() is returned. Handlers still running are not interrupted; with a
-// pool the bus owns, Shutdown waits for them while ctx lasts.
+// ctx.Err() is returned. Go cannot stop a running function, so some work
+// can outlive a Shutdown that ran out of time:
+//
+//   - handlers still running, which finish their current attempt (nothing
+//     new starts): on pool workers, or on the bus's rescuer goroutine when
+//     the pool was closed before the bus;
+//   - the dead-letter goroutine, which still makes the dead-letter handler
+//     calls already queued;
+//   - the workers of a pool the bus owns.
+//
+// Calling Shutdown again waits for all of them (a shared pool's handlers
+// excepted: the pool's Close waits for those), until its own ctx ends.
 //
 // Shutdown is idempotent and safe to call concurrently with anything,
-// Publish included: a second call waits for the first to finish (or for
-// its own ctx) and returns the same result.
+// Publish included: a later call waits for the first to finish and for
+// what it left running, as above, and returns the first call's result, or
+// its own ctx.Err() if its ctx ends first.
 func (b *Bus) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -38,12 +49,13 @@ func (b *Bus) Shutdown(ctx context.Context) error {
 	}
 	b.mu.Unlock()
 	if !first {
-		select {
-		case <-b.done:
-			return b.shutErr
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := waitDone(ctx, b.done); err != nil {
+			return err
 		}
+		if err := b.waitLeftovers(ctx); err != nil {
+			return err
+		}
+		return b.shutErr
 	}
 
 	for _, t := range topics {
@@ -82,7 +94,7 @@ wait:
 		fn()
 	}
 	err = errors.Join(err, b.dead.shutdown(ctx))
-	b.rescue.shutdown()
+	err = errors.Join(err, b.rescue.shutdown(ctx))
 	if b.ownsPool {
 		err = errors.Join(err, b.pool.Close(ctx))
 	}
@@ -93,4 +105,20 @@ wait:
 	b.shutErr = err
 	close(b.done)
 	return err
+}
+
+// waitLeftovers waits for what a Shutdown that ran out of time may have
+// left running: the rescuer and dead-letter goroutines, and the workers of
+// a pool the bus owns.
+func (b *Bus) waitLeftovers(ctx context.Context) error {
+	if err := waitDone(ctx, b.rescue.done); err != nil {
+		return err
+	}
+	if err := waitDone(ctx, b.dead.done); err != nil {
+		return err
+	}
+	if b.ownsPool {
+		return b.pool.Close(ctx)
+	}
+	return nil
 }

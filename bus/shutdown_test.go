@@ -186,3 +186,84 @@ func TestAFullPoolQueueStrandsNothing(t *testing.T) {
 		t.Fatalf("handled %d, want 200", got)
 	}
 }
+
+// With the pool closed before the bus, handlers run on the bus's rescuer
+// goroutine. A Shutdown whose ctx ends while one of them is stuck must
+// return ctx's error, not wait for the handler; calling Shutdown again
+// waits for it.
+func TestShutdownReturnsOnTimeEvenWhenAHandlerRunsOnTheRescuer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pool := workerpool.New(1, 1)
+		if err := pool.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		b := bus.New(bus.Config{WorkerPool: pool})
+		mustCreate(t, b, "t", bus.TopicConfig{Partitions: 1})
+		release := make(chan struct{})
+		var finished atomic.Bool
+		mustSubscribe(t, b, "t", shared.NewBaseListener("stuck", func(shared.Event) error {
+			<-release // ignores its context
+			time.Sleep(time.Second)
+			finished.Store(true)
+			return nil
+		}))
+		mustPublish(t, b, "t", shared.NewBaseEvent("1", "x", nil))
+		synctest.Wait() // the handler is running, on the rescuer
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := b.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown = %v, want DeadlineExceeded", err)
+		}
+		if waited := time.Since(start); waited != time.Second {
+			t.Errorf("Shutdown returned after %v, want its 1s deadline", waited)
+		}
+		close(release)
+		if err := b.Shutdown(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("a later Shutdown = %v, want the first one's result", err)
+		}
+		if !finished.Load() {
+			t.Error("a later Shutdown returned before the handler left running on the rescuer")
+		}
+	})
+}
+
+// The dead-letter goroutine finishes its queue after a Shutdown that ran
+// out of time; a later Shutdown waits for it, and gives up with its own ctx.
+func TestALaterShutdownWaitsForTheDeadLetterCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var calls atomic.Int32
+		b := bus.New(bus.Config{})
+		mustCreate(t, b, "t", bus.TopicConfig{Partitions: 1, DeliveryMode: bus.AtMostOnce, DeadLetter: listener.DeadLetterConfig{
+			Enabled: true, Handler: func(shared.Event, error) {
+				<-release
+				time.Sleep(time.Second)
+				calls.Add(1)
+			},
+		}})
+		mustSubscribe(t, b, "t", &recorder{id: "l", fn: func(shared.Event) error { return errFlaky }})
+		mustPublish(t, b, "t", shared.NewBaseEvent("1", "x", nil))
+		mustPublish(t, b, "t", shared.NewBaseEvent("2", "x", nil))
+		synctest.Wait() // both dead-lettered: one call running, one queued
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := b.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown = %v, want DeadlineExceeded", err)
+		}
+		short, cancelShort := context.WithTimeout(context.Background(), time.Second)
+		defer cancelShort()
+		if err := b.Shutdown(short); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("a later Shutdown with the dead-letter handler still stuck = %v, want its own ctx's error", err)
+		}
+		close(release)
+		if err := b.Shutdown(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("a later Shutdown = %v, want the first one's result", err)
+		}
+		if n := calls.Load(); n != 2 {
+			t.Errorf("a later Shutdown returned after %d of the 2 queued dead-letter calls", n)
+		}
+	})
+}

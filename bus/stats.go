@@ -25,13 +25,18 @@ const (
 	// such) but its topic's dead-letter queue was full, so the handler was
 	// not called for it.
 	DropDeadLetterOverflow
+	// DropMalformed: the broker handed a subscriber a message that Publish
+	// would not have accepted (a nil event, an empty ID or type). The bus
+	// acknowledges it without calling any handler. The in-memory broker
+	// only holds what Publish accepted, so this concerns other brokers.
+	DropMalformed
 
 	numDropReasons
 )
 
 var dropNames = [numDropReasons]string{
 	"buffer_full", "publish_canceled", "no_subscribers", "unsubscribed",
-	"topic_deleted", "shutdown", "dead_letter_overflow",
+	"topic_deleted", "shutdown", "dead_letter_overflow", "malformed",
 }
 
 // String returns the reason's metric label, such as "buffer_full".
@@ -109,12 +114,52 @@ func (s *TopicStats) add(o TopicStats) {
 	s.Expired += o.Expired
 }
 
-// retiredStats keeps the counts of what no longer exists: removed lanes
-// (folded in once their last drainer has returned) and deleted topics.
+// retiredStats keeps the counts of what no longer exists: removed lanes and
+// deleted topics. A removed lane stays in lanes only while a drainer of it
+// is still running (finishing an attempt, which it may still count); the
+// one that leaves last folds the lane's counters into counters and the bus
+// forgets the lane, so that neither it nor the partition it read is kept
+// alive. Its fields are guarded by Bus.mu.
 type retiredStats struct {
 	published uint64
 	counters  counters
-	lanes     []*lane // closed, maybe still finishing an attempt
+	lanes     map[*lane]struct{} // closed, a drainer still running
+}
+
+// retireLocked takes over the counts of ln, just closed because its
+// consumer was removed. Called with b.mu held.
+func (b *Bus) retireLocked(ln *lane) {
+	if b.retired.lanes == nil {
+		b.retired.lanes = map[*lane]struct{}{}
+	}
+	b.retired.lanes[ln] = struct{}{}
+	// Set retiring before reading running: a drainer decrements running
+	// before it reads retiring, so one of the two sees the other and the
+	// lane is folded once its last drainer is gone.
+	ln.retiring.Store(true)
+	b.foldLocked(ln)
+}
+
+// foldRetired is foldLocked for a drainer that has just left ln.
+func (b *Bus) foldRetired(ln *lane) {
+	b.mu.Lock()
+	b.foldLocked(ln)
+	b.mu.Unlock()
+}
+
+// foldLocked moves ln's counters into the retired totals (and its topic's,
+// if the topic still exists) and forgets ln, once no drainer is running it.
+// A closed lane counts nothing more after that: a drainer started later
+// finds it closed and takes nothing. Called with b.mu held.
+func (b *Bus) foldLocked(ln *lane) {
+	if _, ok := b.retired.lanes[ln]; !ok || ln.running.Load() != 0 {
+		return
+	}
+	delete(b.retired.lanes, ln)
+	b.retired.counters.absorb(&ln.cnt)
+	if !ln.t.deleted.Load() {
+		ln.t.retired.absorb(&ln.cnt)
+	}
 }
 
 // Stats returns a snapshot of the counters. It costs a lock and a walk over
@@ -122,24 +167,8 @@ type retiredStats struct {
 func (b *Bus) Stats() Stats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	// Fold the closed lanes whose drainers are all gone: nothing will count
-	// on them any more.
-	kept := b.retired.lanes[:0]
-	for _, ln := range b.retired.lanes {
-		if ln.running.Load() != 0 {
-			kept = append(kept, ln)
-			continue
-		}
-		b.retired.counters.absorb(&ln.cnt)
-		if !ln.t.deleted.Load() {
-			ln.t.retired.absorb(&ln.cnt)
-		}
-	}
-	clear(b.retired.lanes[len(kept):])
-	b.retired.lanes = kept
-
 	s := Stats{
-		Published:   b.retired.published,
+		Published:   b.retired.published + b.latePublished.Load(),
 		Dropped:     make(map[DropReason]uint64, numDropReasons),
 		Subscribers: len(b.specs),
 		TopicStats:  map[string]TopicStats{},
@@ -147,7 +176,7 @@ func (b *Bus) Stats() Stats {
 	// Bus totals: lanes folded in, closed lanes still finishing, live lanes.
 	var total TopicStats
 	b.retired.counters.addTo(&total)
-	for _, ln := range b.retired.lanes {
+	for ln := range b.retired.lanes {
 		ln.cnt.addTo(&total)
 	}
 	for name, t := range *b.topics.Load() {
@@ -169,7 +198,7 @@ func (b *Bus) Stats() Stats {
 		}
 		s.Published += ts.Published
 		t.retired.addTo(&ts)
-		for _, ln := range b.retired.lanes {
+		for ln := range b.retired.lanes {
 			if ln.t == t {
 				ln.cnt.addTo(&ts)
 			}

@@ -1,6 +1,7 @@
 package bus_test
 
 import (
+	"runtime"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -61,7 +62,7 @@ func TestStatsAndMetricsCountEveryOutcome(t *testing.T) {
 			s.Topics != want.Topics || s.Subscribers != want.Subscribers {
 			t.Errorf("Stats = %+v\nwant    %+v", s, want)
 		}
-		if s.Dropped[bus.DropNoSubscribers] != 1 || len(s.Dropped) != 7 {
+		if s.Dropped[bus.DropNoSubscribers] != 1 || len(s.Dropped) != 8 {
 			t.Errorf("Dropped = %v", s.Dropped)
 		}
 		ts := s.TopicStats["t"]
@@ -124,4 +125,88 @@ func TestPriorityFunctionsAreConsultedAndInvalidOnesIgnored(t *testing.T) {
 	if got := len(r.handled()); got != 20 {
 		t.Errorf("handled %d, want 20 (an invalid priority falls back to normal)", got)
 	}
+}
+
+// heapInUse is the live heap after a full collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// Removed subscribers and topics must not stay in memory until someone
+// calls Stats: the bus keeps their counts, not their state (nor, through
+// it, their partitions' buffers). Stats is called only at the end, to check
+// that the counts survived.
+func TestChurnKeepsMemoryBoundedWithoutStats(t *testing.T) {
+	const limit = 16 << 20 // generous: under 1 MiB is normal, leaking costs 30 to 130 MiB
+	t.Run("subscribing and unsubscribing", func(t *testing.T) {
+		const cycles = 20_000
+		b := bus.New(bus.Config{})
+		mustCreate(t, b, "t", bus.TopicConfig{Partitions: 4})
+		handled := make(chan struct{}, 1)
+		before := heapInUse()
+		for i := range cycles {
+			sub := mustSubscribe(t, b, "t", shared.NewBaseListener("l", func(shared.Event) error {
+				handled <- struct{}{}
+				return nil
+			}))
+			if i%2 == 0 {
+				// Half the cycles do some work first, so that a drainer
+				// may still be leaving the lane when it is removed.
+				mustPublish(t, b, "t", shared.NewBaseEvent(evID(i), "x", nil))
+				<-handled
+			}
+			if err := sub.Unsubscribe(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		grown := int64(heapInUse()) - int64(before)
+		t.Logf("heap grew by %d KiB over %d cycles", grown>>10, cycles)
+		if grown > limit {
+			t.Errorf("heap grew by %d MiB over %d subscribe/unsubscribe cycles", grown>>20, cycles)
+		}
+		shutdown(t, b)
+		if n := bus.RetiredLanes(b); n != 0 {
+			t.Errorf("%d removed lanes still held after Shutdown", n)
+		}
+		s := b.Stats()
+		if s.Published != cycles/2 || s.Delivered != cycles/2 || s.Processed != cycles/2 {
+			t.Errorf("published/delivered/processed = %d/%d/%d, want %d each", s.Published, s.Delivered, s.Processed, cycles/2)
+		}
+	})
+	t.Run("creating and deleting topics", func(t *testing.T) {
+		const cycles = 500
+		b := bus.New(bus.Config{})
+		handled := make(chan struct{}, 1)
+		// The pattern subscription attaches to every topic created: each
+		// deletion removes a subscriber whose lanes read 256 KiB of buffers.
+		if _, err := b.SubscribePattern("churn.*", shared.NewBaseListener("l", func(shared.Event) error {
+			handled <- struct{}{}
+			return nil
+		})); err != nil {
+			t.Fatal(err)
+		}
+		before := heapInUse()
+		for i := range cycles {
+			mustCreate(t, b, "churn.t", bus.TopicConfig{Partitions: 4})
+			mustPublish(t, b, "churn.t", shared.NewBaseEvent(evID(i), "x", nil))
+			<-handled
+			if err := b.DeleteTopic("churn.t"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		grown := int64(heapInUse()) - int64(before)
+		t.Logf("heap grew by %d KiB over %d cycles", grown>>10, cycles)
+		if grown > limit {
+			t.Errorf("heap grew by %d MiB over %d create/delete cycles", grown>>20, cycles)
+		}
+		shutdown(t, b)
+		s := b.Stats()
+		if s.Published != cycles || s.Processed != cycles || s.Topics != 0 {
+			t.Errorf("published/processed/topics = %d/%d/%d, want %d/%d/0", s.Published, s.Processed, s.Topics, cycles, cycles)
+		}
+	})
 }

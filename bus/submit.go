@@ -22,7 +22,7 @@ func (b *Bus) submit(ln *lane, pr workerpool.Priority) {
 // refused at once. Each lane has at most MaxConcurrency drainers, so the
 // queue is bounded by the lanes. If the pool is closed (its owner closed it
 // before the bus's Shutdown) the rescuer runs the drainer itself, so that
-// accepted events are still delivered.
+// accepted events are still delivered: handlers then run on this goroutine.
 type rescuer struct {
 	b       *Bus
 	mu      sync.Mutex
@@ -52,7 +52,7 @@ func (r *rescuer) push(ln *lane, pr workerpool.Priority) {
 		r.mu.Unlock()
 		// Only after Shutdown has settled everything: nothing is left to
 		// run, so give the drainer's slot back.
-		ln.running.Add(-1)
+		ln.release()
 		return
 	}
 	r.queue = append(r.queue, rescue{ln, pr})
@@ -89,12 +89,30 @@ func (r *rescuer) run() {
 	}
 }
 
-// shutdown runs what is queued (on this goroutine, without waiting for the
-// pool) and stops.
-func (r *rescuer) shutdown() {
+// shutdown makes the goroutine run what is queued (itself, without waiting
+// for the pool) and stop, and waits for that until ctx ends. When the pool
+// was closed first, the goroutine may be running a handler: it stops once
+// that returns, even after ctx has ended.
+func (r *rescuer) shutdown(ctx context.Context) error {
 	r.mu.Lock()
 	r.stopped = true
 	r.mu.Unlock()
 	r.cancel()
-	<-r.done
+	return waitDone(ctx, r.done)
+}
+
+// waitDone waits until done is closed (nil) or ctx ends (ctx.Err()),
+// preferring done when both are ready.
+func waitDone(ctx context.Context, done <-chan struct{}) error {
+	select {
+	case <-done:
+		return nil
+	default:
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -2,9 +2,9 @@ package bus
 
 import (
 	"fmt"
-	"github.com/novaevents/nova/listener"
 	"slices"
 
+	"github.com/novaevents/nova/listener"
 	"github.com/novaevents/nova/shared"
 	"github.com/novaevents/nova/workerpool"
 )
@@ -186,6 +186,7 @@ func (b *Bus) newConsumer(t *topic, key string, sp *spec) (*consumer, error) {
 		if err != nil {
 			for _, prev := range c.lanes[:i] {
 				prev.close(DropUnsubscribed, false)
+				b.retireLocked(prev)
 			}
 			return nil, fmt.Errorf("bus: attaching %s to partition %d of %q: %w", key, i, t.name, err)
 		}
@@ -218,6 +219,6 @@ func (b *Bus) removeConsumerLocked(t *topic, key string, c *consumer, reason Dro
 	delete(t.consumers, key)
 	for _, ln := range c.lanes {
 		ln.close(reason, false)
-		b.retired.lanes = append(b.retired.lanes, ln)
+		b.retireLocked(ln)
 	}
 }

@@ -159,6 +159,44 @@ func TestConsumerGroupHandsEachEventToOneMember(t *testing.T) {
 	}
 }
 
+// The group's round-robin counter wraps around at 2^32 and passes 2^31 on
+// the way: picking a member must never compute a negative index (which a
+// conversion to int before the modulo did on 32-bit platforms; run with
+// GOARCH=386 to see it).
+func TestConsumerGroupRoundRobinSurvivesItsCounterWrapping(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bus.New(bus.Config{})
+		mustCreate(t, b, "jobs", bus.TopicConfig{Partitions: 1})
+		members := []*recorder{{id: "m1"}, {id: "m2"}, {id: "m3"}}
+		for _, m := range members {
+			if _, err := b.SubscribeGroup("jobs", "workers", m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bus.SetGroupCursor(b, "jobs", "workers", 1<<31-2) // crosses 2^31 after two picks
+		for i := range 6 {
+			mustPublish(t, b, "jobs", shared.NewBaseEvent(evID(i), "x", nil))
+		}
+		synctest.Wait()
+		bus.SetGroupCursor(b, "jobs", "workers", 1<<32-2) // wraps to 0 after two picks
+		for i := 6; i < 12; i++ {
+			mustPublish(t, b, "jobs", shared.NewBaseEvent(evID(i), "x", nil))
+		}
+		shutdown(t, b)
+		total := 0
+		for _, m := range members {
+			n := len(m.handled())
+			total += n
+			if n < 3 {
+				t.Errorf("member %s handled %d events, want every member to get its turn", m.id, n)
+			}
+		}
+		if total != 12 {
+			t.Errorf("the group handled %d events, want 12", total)
+		}
+	})
+}
+
 func TestConsumerGroupRebalancesWithoutLosingOrDuplicating(t *testing.T) {
 	b := newBus(t, bus.Config{})
 	mustCreate(t, b, "jobs", bus.TopicConfig{Partitions: 4, MaxConcurrency: 2, OrderingKey: byKey})

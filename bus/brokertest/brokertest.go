@@ -65,6 +65,19 @@ func (c *consumer) next(t *testing.T) bus.Message {
 	}
 }
 
+// waitNotified waits for n notifications.
+func (c *consumer) waitNotified(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.After(Timeout)
+	for i := range n {
+		select {
+		case <-c.notified:
+		case <-deadline:
+			t.Fatalf("notification %d of %d missing", i+1, n)
+		}
+	}
+}
+
 func appendN(t *testing.T, p bus.Partition, n int) {
 	t.Helper()
 	for i := range n {
@@ -215,6 +228,132 @@ func Run(t *testing.T, newBroker func(t *testing.T) bus.Broker) {
 		case <-p.Drained():
 		case <-time.After(Timeout):
 			t.Fatal("not drained after the last acknowledgement")
+		}
+	})
+	t.Run("close wakes a waiting publisher with ErrBusClosed", func(t *testing.T) {
+		p := open(t, 1)
+		attach(t, p, "a")
+		appendN(t, p, 1)
+		started := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			close(started)
+			_, err := p.Append(context.Background(), bus.Message{Event: shared.NewBaseEvent("2", "x", nil)}, true)
+			done <- err
+		}()
+		<-started
+		// The publisher waits for room that never comes (or, if it has not
+		// started waiting yet, finds the partition closed): either way
+		// Close must end its Append with ErrBusClosed.
+		select {
+		case err := <-done:
+			t.Fatalf("Append on a full partition returned %v before Close", err)
+		default:
+		}
+		p.Close()
+		select {
+		case err := <-done:
+			if !errors.Is(err, bus.ErrBusClosed) {
+				t.Fatalf("waiting Append after Close = %v, want ErrBusClosed", err)
+			}
+		case <-time.After(Timeout):
+			t.Fatal("Close did not wake the waiting Append")
+		}
+	})
+	t.Run("depth and backlog count what is unsettled and unread", func(t *testing.T) {
+		p := open(t, 8)
+		a, b := attach(t, p, "a"), attach(t, p, "b")
+		if d := p.Depth(); d != 0 {
+			t.Fatalf("Depth of an empty partition = %d", d)
+		}
+		appendN(t, p, 3)
+		if d := p.Depth(); d != 3 {
+			t.Fatalf("Depth after 3 appends = %d, want 3", d)
+		}
+		a.waitNotified(t, 3)
+		b.waitNotified(t, 3)
+		if n := a.Backlog(); n != 3 {
+			t.Fatalf("Backlog before any Next = %d, want 3", n)
+		}
+		m0 := a.next(t)
+		if n := a.Backlog(); n != 2 {
+			t.Fatalf("Backlog after one Next = %d, want 2", n)
+		}
+		a.Ack(m0.Seq)
+		if d := p.Depth(); d != 3 {
+			t.Fatalf("Depth with the second consumer behind = %d, want 3", d)
+		}
+		b.Ack(b.next(t).Seq)
+		if d := p.Depth(); d != 2 {
+			t.Fatalf("Depth after both settled the first message = %d, want 2", d)
+		}
+		m1 := a.next(t)
+		a.Nack(m1.Seq)
+		if n := a.Backlog(); n != 2 {
+			t.Fatalf("Backlog after a Nack = %d, want 2 (the nacked message and the last)", n)
+		}
+	})
+	t.Run("detaching the last holder drains a closed partition", func(t *testing.T) {
+		p := open(t, 4)
+		a, b := attach(t, p, "a"), attach(t, p, "b")
+		appendN(t, p, 2)
+		a.Ack(a.next(t).Seq)
+		a.Ack(a.next(t).Seq)
+		b.next(t) // read, never settled
+		p.Close()
+		select {
+		case <-p.Drained():
+			t.Fatal("drained while a consumer holds unsettled messages")
+		default:
+		}
+		b.Detach()
+		select {
+		case <-p.Drained():
+		case <-time.After(Timeout):
+			t.Fatal("not drained after the consumer holding messages detached")
+		}
+	})
+	t.Run("a consumer sees only messages appended after it attached", func(t *testing.T) {
+		p := open(t, 8)
+		early := attach(t, p, "early")
+		appendN(t, p, 2)
+		late := attach(t, p, "late")
+		if _, err := p.Append(context.Background(), bus.Message{Event: shared.NewBaseEvent("after", "x", nil)}, false); err != nil {
+			t.Fatal(err)
+		}
+		if m := late.next(t); m.Event.ID() != "after" {
+			t.Fatalf("late consumer's first message is %s, want the one appended after Attach", m.Event.ID())
+		}
+		if m, ok := late.Next(); ok {
+			t.Fatalf("late consumer got %s as well", m.Event.ID())
+		}
+		if n := late.Backlog(); n != 0 {
+			t.Fatalf("late consumer's Backlog = %d, want 0", n)
+		}
+		for i := range 2 {
+			if m := early.next(t); m.Event.ID() != evID(i) {
+				t.Fatalf("early consumer's message %d is %s, want %s", i, m.Event.ID(), evID(i))
+			}
+		}
+	})
+	t.Run("nack of an acknowledged message is ignored", func(t *testing.T) {
+		p := open(t, 4)
+		c := attach(t, p, "a")
+		appendN(t, p, 2)
+		m0 := c.next(t)
+		c.Ack(m0.Seq)
+		c.Nack(m0.Seq)
+		if m := c.next(t); m.Event.ID() != evID(1) {
+			t.Fatalf("after Ack then Nack, next is %s, want %s (the acknowledged one not again)", m.Event.ID(), evID(1))
+		}
+		if m, ok := c.Next(); ok {
+			t.Fatalf("the acknowledged message came back: %s", m.Event.ID())
+		}
+		if n := c.Backlog(); n != 0 {
+			t.Fatalf("Backlog = %d, want 0", n)
+		}
+		if d := p.Depth(); d != 1 {
+			t.Fatalf("Depth = %d, want 1 (only the unsettled second message)", d)
 		}
 	})
 	t.Run("notify is called for each message", func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/novaevents/nova/bus"
 	"github.com/novaevents/nova/internal/bench"
 )
 
@@ -26,7 +27,10 @@ func benchRows() []benchRow {
 		{"Emitter (sync)", bench.EmitSync, bench.EmitSyncBaseline},
 		{"Emitter (async, until handled)", bench.EmitAsync, bench.EmitAsyncBaseline},
 		{"Emitter (sync, managed listener)", bench.EmitSyncManaged, bench.EmitSync},
-		{"Bus (AtLeastOnce, 4 partitions, until handled)", bench.BusPublish, bench.BusBaseline},
+		{"Bus (AtMostOnce, 1 partition, until handled)", bench.BusEndToEnd(1, bus.AtMostOnce), bench.BusBaselineN(1)},
+		{"Bus (AtLeastOnce, 1 partition, until handled)", bench.BusEndToEnd(1, bus.AtLeastOnce), bench.BusBaselineN(1)},
+		{"Bus (AtMostOnce, 4 partitions, until handled)", bench.BusEndToEnd(4, bus.AtMostOnce), bench.BusBaselineN(4)},
+		{"Bus (AtLeastOnce, 4 partitions, until handled)", bench.BusEndToEnd(4, bus.AtLeastOnce), bench.BusBaselineN(4)},
 		{"Store (memory append)", bench.MemoryAppend, bench.MemoryAppendBaselineEventsOnly},
 		{"Store (memory, last 10 of 1M events)", bench.MemoryReadLast10(1_000_000), bench.MemoryReadLast10(1_000)},
 		{"Store (PostgreSQL, one batch of 100 events)", bench.PostgresAppendBatch(100), nil},
