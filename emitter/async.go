@@ -164,7 +164,8 @@ func (e *Emitter) recoverDrainer(d *drainer, v any) {
 var errGoexit = errors.New("emitter: runtime.Goexit called during delivery")
 
 func (e *Emitter) handleAsync(it item) {
-	err := e.deliver(it.ctx, e.table.Load(), it.ev, true)
+	t := e.table.Load()
+	err := e.deliver(it.ctx, t, it.ev, t.exact[it.ev.Type()], true)
 	if err != nil {
 		e.reportAsync(it.ev, err)
 	}

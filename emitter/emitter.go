@@ -174,7 +174,9 @@ func (e *Emitter) Emit(ctx context.Context, ev shared.Event) error {
 	if e.cfg.AsyncMode {
 		return e.EmitAsync(ctx, ev)
 	}
-	if err := shared.Validate(ev); err != nil {
+	t := e.table.Load()
+	exact, err := validateFor(t, ev)
+	if err != nil {
 		e.reportEmitted(ev, err)
 		return err
 	}
@@ -187,7 +189,7 @@ func (e *Emitter) Emit(ctx context.Context, ev shared.Event) error {
 	if m := e.cfg.Metrics; m != nil {
 		m.EventEmitted(e.name, ev.Type(), nil)
 	}
-	err := e.deliver(ctx, e.table.Load(), ev, false)
+	err = e.deliver(ctx, t, ev, exact, false)
 	e.st.syncDone.Add(1)
 	return err
 }
@@ -324,7 +326,7 @@ func (e *Emitter) EmitBatch(ctx context.Context, events []shared.Event) error {
 // failed attempts of managed listeners are retried later (true) or by this
 // call (false). A panic in a middleware hook is recovered and becomes an
 // error (see before and runAfter).
-func (e *Emitter) deliver(ctx context.Context, t *table, ev shared.Event, async bool) error {
+func (e *Emitter) deliver(ctx context.Context, t *table, ev shared.Event, exact []*entry, async bool) error {
 	for i, mw := range t.mws {
 		if err := before(ctx, mw, ev); err != nil {
 			e.st.mwErrors.Add(1)
@@ -340,7 +342,7 @@ func (e *Emitter) deliver(ctx context.Context, t *table, ev shared.Event, async 
 	var errs []error
 	var later []pendingRetry // sync only: managed listeners whose first attempt failed
 	typ := ev.Type()
-	for _, en := range t.exact[typ] {
+	for _, en := range exact {
 		if !en.sub.Active() {
 			continue // unsubscribed after this snapshot was taken
 		}
@@ -507,4 +509,18 @@ func (e *Emitter) reportEmitted(ev shared.Event, err error) {
 		}
 		m.EventEmitted(e.name, typ, err)
 	}
+}
+
+// validateFor does what shared.Validate does, and returns the exact
+// subscriptions of ev's type in t. A type that an exact subscription names
+// is not scanned again: Subscribe refused it if it had a wildcard or an
+// empty token, so only types nobody subscribed to by name pay for the scan.
+func validateFor(t *table, ev shared.Event) ([]*entry, error) {
+	if shared.IsNil(ev) || ev.ID() == "" {
+		return nil, shared.Validate(ev)
+	}
+	if exact, ok := t.exact[ev.Type()]; ok {
+		return exact, nil
+	}
+	return nil, shared.Validate(ev)
 }

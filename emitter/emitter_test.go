@@ -140,6 +140,11 @@ func TestBadInputIsRefusedWithCheckableErrors(t *testing.T) {
 			"empty listener":   func() (shared.Subscription, error) { return em.SubscribeE("a.b", shared.NewBaseListener("", nil)) },
 			"bad pattern":      func() (shared.Subscription, error) { return em.SubscribeE("a.>.b", shared.NewBaseListener("l", nil)) },
 			"empty event type": func() (shared.Subscription, error) { return em.SubscribeE("", shared.NewBaseListener("l", nil)) },
+			// Emit skips scanning a type that an exact subscription names, so
+			// such a subscription must not name a type Validate refuses.
+			"exact type with an empty token": func() (shared.Subscription, error) {
+				return em.SubscribeE("order..created", shared.NewBaseListener("l", nil))
+			},
 		} {
 			if _, err := sub(); !errors.Is(err, emitter.ErrInvalidSubscription) {
 				t.Errorf("%s: err = %v, want ErrInvalidSubscription", name, err)

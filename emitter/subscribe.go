@@ -66,11 +66,11 @@ func (e *Emitter) SubscribeE(eventType string, l shared.Listener) (shared.Subscr
 	if err := shared.ValidateListener(l); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSubscription, err)
 	}
+	// Exact types are checked too: Emit relies on a subscribed exact type
+	// being a valid event type (no wildcard, no empty token).
 	isPattern := shared.IsPattern(eventType)
-	if eventType == "" || isPattern {
-		if err := shared.ValidatePattern(eventType); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidSubscription, err)
-		}
+	if err := shared.ValidatePattern(eventType); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidSubscription, err)
 	}
 	if e.closed() {
 		return nil, ErrEmitterClosed

@@ -324,13 +324,20 @@ func (m *Manager) handle(ctx context.Context, r *reg, l shared.Listener, e share
 // caller counted in m.handling before it leaves the in-flight count), then
 // goes on as Handle.
 func (m *Manager) failedFirst(ctx context.Context, r *reg, l shared.Listener, e shared.Event, err error) error {
+	m.bookFailedFirst(r, err)
+	return m.retryInline(ctx, r, l, e, err)
+}
+
+// bookFailedFirst accounts for a first attempt made on the plain path that
+// failed: the caller is counted in m.handling (retryInline stops counting
+// it) before the attempt is counted finished, so Stop never sees a gap.
+func (m *Manager) bookFailedFirst(r *reg, err error) {
 	r.fail(err)
 	m.handling.Add(1)
 	r.finished.Add(1)
 	if m.stopping.Load() {
 		m.signal()
 	}
-	return m.retryInline(ctx, r, l, e, err)
 }
 
 // retryInline is Handle after a failed first attempt; the caller is counted

@@ -23,7 +23,7 @@ import (
 //
 // Like the Binding's other methods it leaves validating e to the caller.
 func (b *Binding) HandleFirst(ctx context.Context, l shared.Listener, e shared.Event) (managed bool, rest func() error, err error) {
-	r := b.reg()
+	r, plain := b.lookup()
 	if r == nil {
 		return false, nil, nil
 	}
@@ -31,6 +31,24 @@ func (b *Binding) HandleFirst(ctx context.Context, l shared.Listener, e shared.E
 		return true, nil, shared.Validate(e)
 	}
 	m := b.m
+	if plain {
+		// Handle's one-frame success path (see Binding.Handle); a failure
+		// is booked as failedFirst books it, and its retries handed back.
+		r.started.Add(1)
+		if err = shared.SafeHandle(ctx, l, e); err == nil {
+			if r.consecutive.Load() != 0 {
+				r.consecutive.Store(0)
+			}
+			r.finished.Add(1)
+			if m.stopping.Load() {
+				m.signal()
+			}
+			return true, nil, nil
+		}
+		m.bookFailedFirst(r, err)
+		first := err
+		return true, func() error { return m.retryInline(ctx, r, l, e, first) }, err
+	}
 	// What Manager.handle does, with its retry loop handed back instead of
 	// run: the caller is counted in m.handling from the failed attempt on,
 	// and retryInline stops counting it.

@@ -194,6 +194,30 @@ func validateType(t string) error {
 	if t == "" {
 		return errEmptyType
 	}
+	// The common case, a type without wildcards or empty tokens, costs one
+	// table load per byte; only '.', '*' and '>' take the slow path.
+	prevDot := true
+	for i := 0; i < len(t); i++ {
+		if typeByte[t[i]] {
+			if t[i] != '.' || prevDot {
+				return typeError(t)
+			}
+			prevDot = true
+		} else {
+			prevDot = false
+		}
+	}
+	if prevDot {
+		return typeError(t)
+	}
+	return nil
+}
+
+// typeByte marks the bytes validateType looks at twice.
+var typeByte = [256]bool{'.': true, '*': true, '>': true}
+
+// typeError describes what is wrong with an invalid type t.
+func typeError(t string) error {
 	tokenStart := true // at the start of a token: a '.' here ends an empty one
 	for i := 0; i < len(t); i++ {
 		switch t[i] {
