@@ -91,12 +91,30 @@ func (b *Binding) Handle(ctx context.Context, l shared.Listener, e shared.Event)
 // ID is registered, and reports whether it was; like Handle it leaves
 // validating e to the dispatcher.
 func (b *Binding) Attempt(ctx context.Context, l shared.Listener, e shared.Event) (bool, error) {
-	r := b.reg()
+	r, plain := b.lookup()
 	if r == nil {
 		return false, nil
 	}
 	if e == nil {
 		return true, shared.Validate(e)
+	}
+	if plain {
+		// attempt without the parts a plain registration has nothing for
+		// (slot, breaker, timeout, metrics), in one frame.
+		r.started.Add(1)
+		err := shared.SafeHandle(ctx, l, e)
+		if err == nil {
+			if r.consecutive.Load() != 0 {
+				r.consecutive.Store(0)
+			}
+		} else {
+			r.fail(err)
+		}
+		r.finished.Add(1)
+		if b.m.stopping.Load() {
+			b.m.signal()
+		}
+		return true, err
 	}
 	return true, b.m.attempt(ctx, r, l, e, nil)
 }

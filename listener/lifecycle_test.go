@@ -503,3 +503,44 @@ func TestMaxPendingRetriesDefault(t *testing.T) {
 		_ = m.Stop(ctx) // abandons the 10000 retries; the cleanup's Stop then returns nil
 	})
 }
+
+// Binding.Attempt takes a one-frame path for a registration with nothing to
+// enforce per attempt; it must account for an attempt as Manager.Attempt
+// does: counted, failures recorded for Health, a success resetting the run
+// of failures, nothing left in flight.
+func TestBindingAttemptOnAPlainRegistrationIsAccountedFor(t *testing.T) {
+	ctx := context.Background()
+	m := listener.NewManager(listener.ManagerConfig{})
+	fail := errors.New("down")
+	var err error
+	l := shared.NewBaseListener("plain", func(shared.Event) error { return err })
+	if rerr := m.Register(l, listener.ListenerConfig{}); rerr != nil {
+		t.Fatal(rerr)
+	}
+	b := m.Bind("plain")
+	e := shared.NewBaseEvent("e1", "t", nil)
+	err = fail
+	for range 2 {
+		if managed, got := b.Attempt(ctx, l, e); !managed || !errors.Is(got, fail) {
+			t.Fatalf("Attempt = %v, %v; want true, %v", managed, got, fail)
+		}
+	}
+	h := m.Health().Listeners[0]
+	if h.ConsecutiveFailures != 2 || h.LastError == "" {
+		t.Errorf("after two failures: %+v", h)
+	}
+	err = nil
+	if managed, got := b.Attempt(ctx, l, e); !managed || got != nil {
+		t.Fatalf("Attempt = %v, %v; want true, nil", managed, got)
+	}
+	s := m.Stats().Listeners[0]
+	if s.Attempts != 3 || s.Failures != 2 || s.Successes != 1 || s.InFlight != 0 {
+		t.Errorf("stats %+v, want 3 attempts, 2 failures, 1 success, none in flight", s)
+	}
+	if h := m.Health().Listeners[0]; h.ConsecutiveFailures != 0 {
+		t.Errorf("a success left %d consecutive failures", h.ConsecutiveFailures)
+	}
+	if err := m.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
