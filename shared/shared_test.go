@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -284,5 +286,50 @@ func TestValidateListener(t *testing.T) {
 	}
 	if err := shared.NewBaseListener("ok", nil).Handle(context.Background(), nil); err != nil {
 		t.Errorf("nil-func listener: %v", err)
+	}
+}
+
+// validTypeModel is the plain definition validateType implements eight
+// bytes at a time: non-empty tokens separated by '.', with no '*' or '>'.
+func validTypeModel(t string) bool {
+	if t == "" || strings.ContainsAny(t, "*>") {
+		return false
+	}
+	for _, tok := range strings.Split(t, ".") {
+		if tok == "" {
+			return false
+		}
+	}
+	return true
+}
+
+func TestValidateTypeMatchesItsDefinition(t *testing.T) {
+	alphabet := "ab.*>/-"
+	rng := rand.New(rand.NewPCG(1, 2))
+	check := func(typ string) {
+		t.Helper()
+		err := shared.Validate(shared.NewBaseEvent("id", typ, nil))
+		if got, want := err == nil, validTypeModel(typ); got != want {
+			t.Fatalf("Validate(type %q) = %v, want valid=%v", typ, err, want)
+		}
+		if err != nil && !errors.Is(err, shared.ErrInvalidEvent) {
+			t.Fatalf("Validate(type %q) = %v, not ErrInvalidEvent", typ, err)
+		}
+	}
+	for _, typ := range []string{"a", "a.b", "order.created", "abcdefg.", "abcdefgh.ijk", "abcdefg..ijk",
+		"abcdefgh..", "abcdefg.hijklmn.o", "a./b", "abcdefg./bcdefgh", ".abcdefghij", "abcdefghijklmnop>"} {
+		check(typ)
+	}
+	for range 20000 {
+		b := make([]byte, 1+rng.IntN(40))
+		for i := range b {
+			// Mostly letters, so that long valid types come up too.
+			if rng.IntN(6) == 0 {
+				b[i] = alphabet[2+rng.IntN(len(alphabet)-2)]
+			} else {
+				b[i] = alphabet[rng.IntN(2)]
+			}
+		}
+		check(string(b))
 	}
 }
