@@ -153,7 +153,7 @@ func (s *Store) appendLocked(streamID string, expected int64, events []shared.Ev
 	if st == nil && s.cfg.MaxStreams > 0 && len(s.streams) >= s.cfg.MaxStreams {
 		return &store.LimitError{Limit: "MaxStreams", Max: int64(s.cfg.MaxStreams), StreamID: streamID, Err: store.ErrTooManyStreams}
 	}
-	if st == nil && len(s.byNo) >= math.MaxUint32 {
+	if st == nil && uint64(len(s.byNo)) >= math.MaxUint32 {
 		return &store.LimitError{Limit: "streams per memory store", Max: math.MaxUint32, StreamID: streamID, Err: store.ErrTooManyStreams}
 	}
 	kept += n
