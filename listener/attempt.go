@@ -301,43 +301,58 @@ func (m *Manager) Handle(ctx context.Context, l shared.Listener, e shared.Event)
 	if err := shared.Validate(e); err != nil {
 		return err
 	}
-	return m.handle(ctx, m.regFor(l.ID()), l, e)
+	return m.handle(ctx, m.regFor(l.ID()), false, l, e)
 }
 
-func (m *Manager) handle(ctx context.Context, r *reg, l shared.Listener, e shared.Event) error {
+func (m *Manager) handle(ctx context.Context, r *reg, plain bool, l shared.Listener, e shared.Event) error {
+	var err error
+	if plain {
+		err = m.attemptPlain(ctx, r, l, e, true)
+	} else {
+		err = m.firstAttempt(ctx, r, l, e)
+	}
+	if err != nil {
+		return m.retryInline(ctx, r, l, e, err)
+	}
+	return nil // the success path pays for no Handle bookkeeping
+}
+
+// firstAttempt makes Handle's first attempt through the general path (a
+// plain registration's goes through attemptPlain with hold). When it
+// fails, the caller is counted in m.handling before the attempt leaves the
+// in-flight count (or, refused before the handler, it was never in
+// flight), so Stop never sees a gap; retryInline stops counting it.
+func (m *Manager) firstAttempt(ctx context.Context, r *reg, l shared.Listener, e shared.Event) error {
 	var held bool
 	err := m.attempt(ctx, r, l, e, &held)
-	if err == nil {
-		return nil // the success path pays for no Handle bookkeeping
-	}
-	// attempt counted this call in m.handling before it left the in-flight
-	// count (or, refused before the handler, it was never in flight); it
-	// stops counting when Handle returns.
-	if !held {
+	if err != nil && !held {
 		m.handling.Add(1)
 	}
-	return m.retryInline(ctx, r, l, e, err)
+	return err
 }
 
-// failedFirst does for a failed first attempt made by Binding.Handle's plain
-// path what attempt does on failure (the handler's failure recorded, the
-// caller counted in m.handling before it leaves the in-flight count), then
-// goes on as Handle.
-func (m *Manager) failedFirst(ctx context.Context, r *reg, l shared.Listener, e shared.Event, err error) error {
-	m.bookFailedFirst(r, err)
-	return m.retryInline(ctx, r, l, e, err)
-}
-
-// bookFailedFirst accounts for a first attempt made on the plain path that
-// failed: the caller is counted in m.handling (retryInline stops counting
-// it) before the attempt is counted finished, so Stop never sees a gap.
-func (m *Manager) bookFailedFirst(r *reg, err error) {
-	r.fail(err)
-	m.handling.Add(1)
+// attemptPlain is attempt for a registration with nothing to enforce per
+// attempt (no concurrency slot, breaker, timeout or metrics hook), in one
+// frame: count it in flight, call, count it done. With hold, a failure
+// leaves the caller counted in m.handling, as attempt does with held.
+func (m *Manager) attemptPlain(ctx context.Context, r *reg, l shared.Listener, e shared.Event, hold bool) error {
+	r.started.Add(1)
+	err := shared.SafeHandle(ctx, l, e)
+	if err == nil {
+		if r.consecutive.Load() != 0 {
+			r.consecutive.Store(0)
+		}
+	} else {
+		r.fail(err)
+		if hold {
+			m.handling.Add(1)
+		}
+	}
 	r.finished.Add(1)
 	if m.stopping.Load() {
 		m.signal()
 	}
+	return err
 }
 
 // retryInline is Handle after a failed first attempt; the caller is counted

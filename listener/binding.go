@@ -65,26 +65,7 @@ func (b *Binding) Handle(ctx context.Context, l shared.Listener, e shared.Event)
 	if e == nil {
 		return true, shared.Validate(e)
 	}
-	if plain {
-		// The success path of a registration with nothing to enforce per
-		// attempt, in one frame: count it in flight, call, count it done.
-		// A failure takes the general path (retries, dead letter), which
-		// makes the next attempts.
-		r.started.Add(1)
-		err := shared.SafeHandle(ctx, l, e)
-		if err == nil {
-			if r.consecutive.Load() != 0 {
-				r.consecutive.Store(0)
-			}
-			r.finished.Add(1)
-			if b.m.stopping.Load() {
-				b.m.signal()
-			}
-			return true, nil
-		}
-		return true, b.m.failedFirst(ctx, r, l, e, err)
-	}
-	return true, b.m.handle(ctx, r, l, e)
+	return true, b.m.handle(ctx, r, plain, l, e)
 }
 
 // Attempt runs Manager.Attempt for l, which must have the bound ID, if that
@@ -99,22 +80,7 @@ func (b *Binding) Attempt(ctx context.Context, l shared.Listener, e shared.Event
 		return true, shared.Validate(e)
 	}
 	if plain {
-		// attempt without the parts a plain registration has nothing for
-		// (slot, breaker, timeout, metrics), in one frame.
-		r.started.Add(1)
-		err := shared.SafeHandle(ctx, l, e)
-		if err == nil {
-			if r.consecutive.Load() != 0 {
-				r.consecutive.Store(0)
-			}
-		} else {
-			r.fail(err)
-		}
-		r.finished.Add(1)
-		if b.m.stopping.Load() {
-			b.m.signal()
-		}
-		return true, err
+		return true, b.m.attemptPlain(ctx, r, l, e, false)
 	}
 	return true, b.m.attempt(ctx, r, l, e, nil)
 }

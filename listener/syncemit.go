@@ -32,32 +32,27 @@ func (b *Binding) HandleFirst(ctx context.Context, l shared.Listener, e shared.E
 	}
 	m := b.m
 	if plain {
-		// Handle's one-frame success path (see Binding.Handle); a failure
-		// is booked as failedFirst books it, and its retries handed back.
+		// attemptPlain(ctx, r, l, e, true), written out: this is the sync
+		// Emit's path to every managed listener, and the call costs ~3 ns
+		// there (1.47× to 1.53× an unmanaged listener, against a 1.5× bound).
 		r.started.Add(1)
 		if err = shared.SafeHandle(ctx, l, e); err == nil {
 			if r.consecutive.Load() != 0 {
 				r.consecutive.Store(0)
 			}
-			r.finished.Add(1)
-			if m.stopping.Load() {
-				m.signal()
-			}
-			return true, nil, nil
+		} else {
+			r.fail(err)
+			m.handling.Add(1)
 		}
-		m.bookFailedFirst(r, err)
-		first := err
-		return true, func() error { return m.retryInline(ctx, r, l, e, first) }, err
+		r.finished.Add(1)
+		if m.stopping.Load() {
+			m.signal()
+		}
+	} else {
+		err = m.firstAttempt(ctx, r, l, e)
 	}
-	// What Manager.handle does, with its retry loop handed back instead of
-	// run: the caller is counted in m.handling from the failed attempt on,
-	// and retryInline stops counting it.
-	var held bool
-	if err = m.attempt(ctx, r, l, e, &held); err == nil {
+	if err == nil {
 		return true, nil, nil
-	}
-	if !held {
-		m.handling.Add(1)
 	}
 	first := err
 	return true, func() error { return m.retryInline(ctx, r, l, e, first) }, err

@@ -86,7 +86,7 @@ func (p *Pool) work(w *worker, e entry) (again bool) {
 		w.inTasks--
 		p.reportPanic(r)
 		if p.timing {
-			p.timed(w, true)
+			p.timed(w.run, true)
 		}
 		p.mu.Lock()
 		p.finishLocked(true)
@@ -97,13 +97,13 @@ func (p *Pool) work(w *worker, e entry) (again bool) {
 		if e.fn != nil {
 			w.inTasks++
 			if p.timing {
-				p.startTimed(w, &e)
+				w.run = p.startTimed(&e)
 			}
 			w.inFn = true
 			e.fn()
 			w.inFn = false
 			if p.timing {
-				p.timed(w, false)
+				p.timed(w.run, false)
 			}
 			w.inTasks--
 			p.mu.Lock()
@@ -179,20 +179,20 @@ func (p *Pool) finishLocked(panicked bool) {
 	}
 }
 
-// startTimed records the wait of the task w is about to run.
-func (p *Pool) startTimed(w *worker, e *entry) {
+// startTimed records the wait of the task e, about to run.
+func (p *Pool) startTimed(e *entry) timedRun {
 	start := p.now()
 	wait := start - e.stamp()
 	p.hist[e.lane()][waitBucket(time.Duration(wait))].Add(1)
-	w.run = timedRun{start: start, wait: wait, lane: e.lane()}
+	return timedRun{start: start, wait: wait, lane: e.lane()}
 }
 
-// timed records the run of the task w has just finished.
-func (p *Pool) timed(w *worker, panicked bool) {
-	run := p.now() - w.run.start
+// timed records the run of a task that has just finished.
+func (p *Pool) timed(t timedRun, panicked bool) {
+	run := p.now() - t.start
 	p.busy.Add(run)
 	if p.metrics != nil {
-		p.metrics.TaskDone(p.cfg.name, laneNames[w.run.lane], time.Duration(w.run.wait), time.Duration(run), panicked)
+		p.metrics.TaskDone(p.cfg.name, laneNames[t.lane], time.Duration(t.wait), time.Duration(run), panicked)
 	}
 }
 
@@ -203,15 +203,9 @@ func (p *Pool) execute(e *entry) bool {
 	if !p.timing {
 		return p.call(e.fn)
 	}
-	start := p.now()
-	wait := start - e.stamp()
-	p.hist[e.lane()][waitBucket(time.Duration(wait))].Add(1)
+	t := p.startTimed(e)
 	panicked := p.call(e.fn)
-	run := p.now() - start
-	p.busy.Add(run)
-	if p.metrics != nil {
-		p.metrics.TaskDone(p.cfg.name, laneNames[e.lane()], time.Duration(wait), time.Duration(run), panicked)
-	}
+	p.timed(t, panicked)
 	return panicked
 }
 

@@ -208,14 +208,7 @@ func (c *Client) topologySnapshot() Topology {
 	return t
 }
 
-func (c *Client) isClosed() bool {
-	select {
-	case <-c.closing:
-		return true
-	default:
-		return false
-	}
-}
+func (c *Client) isClosed() bool { return isClosed(c.closing) }
 
 func (c *Client) healthLoop() {
 	defer c.wg.Done()

@@ -413,14 +413,7 @@ func (k *Consumer) consume(ch *amqp091.Channel, tag string, deliveries <-chan am
 	return stopping || k.isStopping()
 }
 
-func (k *Consumer) isStopping() bool {
-	select {
-	case <-k.stopping:
-		return true
-	default:
-		return false
-	}
-}
+func (k *Consumer) isStopping() bool { return isClosed(k.stopping) }
 
 // Stop stops taking deliveries, lets the handlers already running finish
 // and settle their messages, then closes the consumer's channel. Deliveries

@@ -347,14 +347,7 @@ func (p *Publisher) finished() {
 	}
 }
 
-func (p *Publisher) stopped() bool {
-	select {
-	case <-p.stop:
-		return true
-	default:
-		return false
-	}
-}
+func (p *Publisher) stopped() bool { return isClosed(p.stop) }
 
 // Close stops accepting publishes (later calls fail with ErrClosed), waits
 // until every accepted publish is confirmed or has failed, then stops the
@@ -472,4 +465,14 @@ func orBackground(ctx context.Context) context.Context {
 		return context.Background()
 	}
 	return ctx
+}
+
+// isClosed reports whether ch, a channel that is only ever closed, has been.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
