@@ -2,6 +2,7 @@ package amqp
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -229,6 +230,11 @@ func (rs *resolver) reap(stop <-chan struct{}) {
 }
 
 // settleAll fails every unresolved receipt with err.
+//
+// It returns once every receipt's Done is closed, not just settled: a
+// receipt another goroutine is settling right now (a worker told to stop)
+// is settled before that goroutine closes the Done channels, and a caller of
+// Close must find them closed. No receipt may be added meanwhile.
 func (rs *resolver) settleAll(err error) {
 	for {
 		rs.mu.Lock()
@@ -238,9 +244,14 @@ func (rs *resolver) settleAll(err error) {
 				open = append(open, r)
 			}
 		}
+		empty := rs.head == nil
 		rs.mu.Unlock()
-		if len(open) == 0 {
+		if empty {
 			return
+		}
+		if len(open) == 0 {
+			runtime.Gosched() // their settler is about to close the Done channels
+			continue
 		}
 		for _, r := range open {
 			rs.settle(r, PublishResult{}, r.failure(err))
