@@ -140,7 +140,7 @@ func (cfg ConsumerConfig) withDefaults() (ConsumerConfig, error) {
 	if cfg.MaxRetries < 0 {
 		cfg.MaxRetries = 0
 	}
-	return cfg, nil
+	return cfg, cfg.Events.Validate()
 }
 
 // RetryQueue is the name of the queue where retries that wait delay sit.

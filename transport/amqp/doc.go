@@ -41,7 +41,7 @@
 // untouched.
 //
 // Events travel per the CloudEvents AMQP binding in binary content mode
-// (see [EventEncoding]): attributes in "cloudEvents:*" headers, the payload
+// (see [EventEncoding]): attributes in "cloudEvents_*" headers (or one JSON object in structured mode), the payload
 // encoded by the codec registry (JSON by default) in the body. A message
 // that cannot be decoded is dead-lettered with a *[MalformedError].
 //

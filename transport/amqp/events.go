@@ -2,47 +2,108 @@ package amqp
 
 import (
 	"context"
-	"mime"
-	"strings"
+	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/novaevents/nova/codec"
 	"github.com/novaevents/nova/shared"
 )
 
-// CloudEvents AMQP binding, binary content mode: context attributes travel
-// as application properties (AMQP 0-9-1 headers) named "cloudEvents:<attr>",
-// the payload is the body and its media type the content-type property.
+// CloudEvents AMQP binding: in binary content mode the context attributes
+// travel as application properties (AMQP 0-9-1 headers) named
+// "<prefix><attr>", the payload is the body and its media type the
+// content-type property; in structured mode the whole event is a JSON
+// object in the body, with content-type application/cloudevents+json.
 const (
-	cePrefix       = "cloudEvents:"
-	ceLegacyPrefix = "cloudEvents_" // accepted on input, from older bindings
-	ceSpecVersion  = "1.0"
+	// PrefixUnderscore is the header prefix the binding prefers, and the
+	// one JMS clients need. Nova writes it by default.
+	PrefixUnderscore = "cloudEvents_"
+	// PrefixColon is the binding's other header prefix. Nova reads both.
+	PrefixColon = "cloudEvents:"
+
+	// ContentTypeCloudEventsJSON is the content-type of a structured-mode
+	// CloudEvent.
+	ContentTypeCloudEventsJSON = "application/cloudevents+json"
+
+	ceSpecVersion = "1.0"
 	// ceDataType names the payload's registered Go type (an extension
 	// attribute) so Go consumers rebuild the same type.
 	ceDataType = "novadatatype"
-	// metaPrefix carries metadata whose key collides with a CloudEvents
-	// context attribute Nova sets itself.
-	metaPrefix = "x-nova-metadata:"
+	// ceMetadata is the extension attribute that carries, as one JSON
+	// object of strings, every metadata entry whose key cannot travel as an
+	// attribute of its own (see EventEncoding).
+	ceMetadata = "novametadata"
+	// maxAttrName is the length attribute names SHOULD NOT exceed; some
+	// SDKs refuse longer ones.
+	maxAttrName = 20
 )
 
-// reserved are attributes Nova writes from the event itself; metadata with
-// these keys travels under metaPrefix instead.
-var reserved = map[string]bool{
-	"id": true, "type": true, "time": true, "specversion": true, "source": false,
-	"datacontenttype": true, "data": true, "data_base64": true, ceDataType: true,
+// EventMode is how an event is laid out in a message.
+type EventMode uint8
+
+const (
+	// Binary puts the attributes in headers and the payload, as encoded by
+	// the codec, in the body. It is the default: any AMQP client reads the
+	// payload as it is.
+	Binary EventMode = iota
+	// Structured puts the whole event in the body as one JSON object
+	// (content-type application/cloudevents+json).
+	Structured
+)
+
+func (m EventMode) String() string {
+	switch m {
+	case Binary:
+		return "binary"
+	case Structured:
+		return "structured"
+	}
+	return fmt.Sprintf("EventMode(%d)", uint8(m))
 }
 
 // EventEncoding maps shared.Event values to messages and back following the
-// CloudEvents AMQP binding in binary content mode, so consumers in any
-// language can read them. The zero value encodes payloads as JSON.
+// CloudEvents 1.0 AMQP protocol binding, so that consumers and producers
+// in any language (the official CloudEvents SDKs included) exchange events
+// with Nova. The zero value writes binary mode with "cloudEvents_" headers
+// and JSON payloads.
 //
-// On the wire: headers cloudEvents:specversion ("1.0"), cloudEvents:id,
-// cloudEvents:type, cloudEvents:source, cloudEvents:time (RFC 3339),
-// cloudEvents:novadatatype (the payload's registered name, when it has one)
-// and one cloudEvents:<key> per metadata entry; the encoded payload in the
-// body; the codec's media type in content-type. The AMQP message-id, type
-// and timestamp properties repeat the event's ID, type and time. A
-// mandatory publish (of an event or any message) also carries
+// Attributes written: specversion "1.0", id, type, source (Source, or the
+// "source" metadata entry), time (RFC 3339, when the event has one),
+// novadatatype (the payload's registered name, when it has one), subject
+// (the "subject" metadata entry), and the other metadata entries as
+// extension attributes. datacontenttype is the codec's media type; an event
+// without data has no body and no content type. The AMQP message-id, type
+// and timestamp properties repeat the event's ID, type and time.
+//
+// # Metadata keys
+//
+// CloudEvents attribute names are 1 to 20 lowercase ASCII letters and
+// digits, and SDKs refuse events that break this. A metadata entry whose
+// key is such a name (and is not one of the attributes above, nor
+// dataschema, datacontenttype, data, data_base64 or novametadata), and
+// whose value is not empty, travels as the extension attribute of that
+// name: "customer" becomes cloudEvents_customer. Every other entry
+// ("customer_id", "trace_id", "Trace-ID", "", a 21-letter key, an empty
+// value, a "source" equal to Source) travels in the one extension
+// attribute novametadata, a JSON object mapping keys to values:
+//
+//	cloudEvents_novametadata: {"Trace-ID":"t-1","customer_id":"c-7"}
+//
+// It is a plain string attribute, so an SDK that reads the event and sends
+// it on (in either mode) carries it along untouched. Decoding merges both:
+// every extension attribute except novadatatype and novametadata becomes a
+// metadata entry, then the entries of novametadata are added. Metadata thus
+// round-trips exactly between Nova processes, and a foreign producer can
+// set any key, in either form.
+//
+// Decoding reads binary mode with either prefix (a message uses one; when
+// both appear, the one that carries specversion, or else id, wins) and
+// structured mode (content-type application/cloudevents+json, data as JSON
+// or data_base64). The decoded event must pass shared.Validate; anything
+// that makes it unusable is a *MalformedError naming the attribute.
+//
+// A mandatory publish (of an event or any message) also carries
 // x-nova-publish-seq, an int64 the Publisher uses to match a message the
 // broker returns with its receipt; receivers can ignore it. Retried and
 // dead-lettered messages carry the x-nova-* headers listed with
@@ -57,6 +118,12 @@ type EventEncoding struct {
 	// "source" entry; on decoding, a source equal to it is not copied into
 	// the metadata. Default "nova".
 	Source string
+	// Mode is how Encode lays events out. Decode reads both. Default
+	// Binary.
+	Mode EventMode
+	// Prefix is the header prefix Encode writes in binary mode:
+	// PrefixUnderscore (the default) or PrefixColon. Decode reads both.
+	Prefix string
 }
 
 func (ee EventEncoding) withDefaults() EventEncoding {
@@ -66,14 +133,37 @@ func (ee EventEncoding) withDefaults() EventEncoding {
 	if ee.Source == "" {
 		ee.Source = DefaultEventSource
 	}
+	if ee.Prefix == "" {
+		ee.Prefix = PrefixUnderscore
+	}
 	return ee
+}
+
+// Validate reports an EventEncoding that cannot work: an unknown Mode or a
+// Prefix other than the binding's two. It matches ErrInvalidConfig.
+func (ee EventEncoding) Validate() error {
+	switch {
+	case ee.Mode > Structured:
+		return fmt.Errorf("%w: unknown event mode %v", ErrInvalidConfig, ee.Mode)
+	case ee.Prefix != "" && ee.Prefix != PrefixUnderscore && ee.Prefix != PrefixColon:
+		return fmt.Errorf("%w: event header prefix %q (want %q or %q)", ErrInvalidConfig, ee.Prefix, PrefixUnderscore, PrefixColon)
+	}
+	return nil
 }
 
 // Encode turns e into a message routed by its type. It fails with an error
 // matching shared.ErrInvalidEvent for a nil event or one without ID or
-// type, and codec.ErrEncode when the payload cannot be encoded.
+// with an invalid type, or whose ID, type or metadata are not valid UTF-8,
+// codec.ErrEncode when the payload cannot be encoded,
+// and ErrInvalidConfig for an invalid EventEncoding.
 func (ee EventEncoding) Encode(e shared.Event) (Message, error) {
 	if err := shared.Validate(e); err != nil {
+		return Message{}, err
+	}
+	if err := ee.Validate(); err != nil {
+		return Message{}, err
+	}
+	if err := textOnly(e); err != nil {
 		return Message{}, err
 	}
 	ee = ee.withDefaults()
@@ -85,152 +175,102 @@ func (ee EventEncoding) Encode(e shared.Event) (Message, error) {
 			return Message{}, err
 		}
 	}
+	msg := Message{
+		RoutingKey: e.Type(),
+		MessageID:  e.ID(),
+		Type:       e.Type(),
+		Timestamp:  e.Timestamp(),
+	}
+	var err error
+	if ee.Mode == Structured {
+		msg.Body, err = ee.structured(e, body, name)
+		msg.ContentType = ContentTypeCloudEventsJSON
+		return msg, err
+	}
+	msg.Headers = ee.binaryHeaders(e, name)
+	if body != nil {
+		msg.Body = body
+		msg.ContentType = ee.Codec.ContentType()
+	}
+	return msg, nil
+}
+
+// textOnly refuses events whose ID, type or metadata are not valid UTF-8:
+// CloudEvents attributes are Unicode strings, and JSON (structured mode,
+// novametadata) cannot carry anything else unchanged.
+func textOnly(e shared.Event) error {
+	if !utf8.ValidString(e.ID()) || !utf8.ValidString(e.Type()) {
+		return fmt.Errorf("%w: id or type is not valid UTF-8", shared.ErrInvalidEvent)
+	}
+	for k, v := range e.Metadata() {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return fmt.Errorf("%w: metadata %q is not valid UTF-8", shared.ErrInvalidEvent, k)
+		}
+	}
+	return nil
+}
+
+// attributes calls set for each attribute of e other than data, in the
+// order written, with the attribute's value.
+func (ee EventEncoding) attributes(e shared.Event, dataType string, set func(name, value string)) {
 	meta := e.Metadata()
-	h := make(Table, 5+len(meta))
-	h[cePrefix+"specversion"] = ceSpecVersion
-	h[cePrefix+"id"] = e.ID()
-	h[cePrefix+"type"] = e.Type()
-	h[cePrefix+"source"] = ee.Source
+	set("specversion", ceSpecVersion)
+	set("id", e.ID())
+	set("type", e.Type())
+	source := ee.Source
+	if s, ok := meta["source"]; ok && s != "" && s != ee.Source {
+		source = s
+	}
+	set("source", source)
 	if ts := e.Timestamp(); !ts.IsZero() {
-		h[cePrefix+"time"] = ts.UTC().Format(time.RFC3339Nano)
+		set("time", ts.UTC().Format(time.RFC3339Nano))
 	}
-	if name != "" {
-		h[cePrefix+ceDataType] = name
+	if dataType != "" {
+		set(ceDataType, dataType)
 	}
+	var rest map[string]string
 	for k, v := range meta {
 		switch {
-		case k == "source":
-			h[cePrefix+"source"] = v
-		case reserved[k]:
-			h[metaPrefix+k] = v
+		case k == "source" && v != "" && v != ee.Source:
+			// written above
+		case isExtensionName(k) && v != "":
+			set(k, v)
 		default:
-			h[cePrefix+k] = v
-		}
-	}
-	return Message{
-		RoutingKey:  e.Type(),
-		Body:        body,
-		ContentType: ee.Codec.ContentType(),
-		Headers:     h,
-		MessageID:   e.ID(),
-		Type:        e.Type(),
-		Timestamp:   e.Timestamp(),
-	}, nil
-}
-
-// Decode rebuilds the event carried by d. Anything that makes it unusable
-// (no id or type, an unknown spec version, a bad time, a body the codec
-// cannot read) is a *MalformedError naming the field. Header values of any
-// AMQP type are accepted and turned into metadata strings with FormatValue.
-func (ee EventEncoding) Decode(d *Delivery) (shared.Event, error) {
-	if d == nil {
-		return nil, &MalformedError{Field: "delivery", Reason: "nil delivery"}
-	}
-	ee = ee.withDefaults()
-	attr := func(name string) (any, bool) {
-		if v, ok := d.Headers[cePrefix+name]; ok {
-			return v, true
-		}
-		v, ok := d.Headers[ceLegacyPrefix+name]
-		return v, ok
-	}
-	if v, ok := attr("specversion"); ok {
-		if s := FormatValue(v); !strings.HasPrefix(s, "1.") && s != "1" {
-			return nil, &MalformedError{Field: cePrefix + "specversion", Reason: "unsupported CloudEvents version " + s}
-		}
-	}
-	id, err := requiredString(attr, "id")
-	if err != nil {
-		return nil, err
-	}
-	typ, err := requiredString(attr, "type")
-	if err != nil {
-		return nil, err
-	}
-	ts := d.Timestamp
-	if v, ok := attr("time"); ok {
-		switch x := v.(type) {
-		case time.Time:
-			ts = x
-		case string:
-			if ts, err = time.Parse(time.RFC3339Nano, x); err != nil {
-				return nil, &MalformedError{Field: cePrefix + "time", Reason: "not an RFC 3339 time", Err: err}
+			if rest == nil {
+				rest = make(map[string]string, len(meta))
 			}
-		default:
-			return nil, &MalformedError{Field: cePrefix + "time", Reason: "not a time or a string"}
+			rest[k] = v
 		}
 	}
-	var meta map[string]string
-	for k, v := range d.Headers {
-		var key string
-		switch {
-		case strings.HasPrefix(k, cePrefix):
-			key = k[len(cePrefix):]
-		case strings.HasPrefix(k, ceLegacyPrefix):
-			key = k[len(ceLegacyPrefix):]
-		case strings.HasPrefix(k, metaPrefix):
-			key = k[len(metaPrefix):]
-		default:
-			continue
-		}
-		if key == "" || (reserved[key] && !strings.HasPrefix(k, metaPrefix)) {
-			continue
-		}
-		s := FormatValue(v)
-		if key == "source" && s == ee.Source && !strings.HasPrefix(k, metaPrefix) {
-			continue
-		}
-		if meta == nil {
-			meta = make(map[string]string, 4)
-		}
-		meta[key] = s
+	if rest != nil {
+		set(ceMetadata, marshalMetadata(rest))
 	}
-	data, err := ee.decodeData(d, attr, typ)
-	if err != nil {
-		return nil, err
-	}
-	return shared.NewBaseEventAt(id, typ, data, ts, meta), nil
 }
 
-func (ee EventEncoding) decodeData(d *Delivery, attr func(string) (any, bool), typ string) (any, error) {
-	if len(d.Body) == 0 {
-		return nil, nil
-	}
-	name := typ
-	if v, ok := attr(ceDataType); ok {
-		name = FormatValue(v)
-	}
-	c := ee.Codec
-	if d.ContentType != "" {
-		media, _, err := mime.ParseMediaType(d.ContentType)
-		if err != nil {
-			return nil, &MalformedError{Field: "content-type", Reason: "unparsable media type " + d.ContentType, Err: err}
-		}
-		if own, _, _ := mime.ParseMediaType(c.ContentType()); media != own {
-			if media != "application/json" && !strings.HasSuffix(media, "+json") {
-				// Not ours to decode: hand the bytes over as they are.
-				return append([]byte(nil), d.Body...), nil
-			}
-			c = codec.JSON
-		}
-	}
-	data, err := ee.Registry.Decode(c, name, d.Body)
-	if err != nil {
-		return nil, &MalformedError{Field: "body", Reason: "payload cannot be decoded as " + c.ContentType(), Err: err}
-	}
-	return data, nil
+func (ee EventEncoding) binaryHeaders(e shared.Event, dataType string) Table {
+	h := make(Table, 6+len(e.Metadata()))
+	ee.attributes(e, dataType, func(name, value string) { h[ee.Prefix+name] = value })
+	return h
 }
 
-func requiredString(attr func(string) (any, bool), name string) (string, error) {
-	v, ok := attr(name)
-	if !ok {
-		return "", &MalformedError{Field: cePrefix + name, Reason: "missing"}
+// isExtensionName reports whether key can travel as an attribute of its
+// own: a valid CloudEvents attribute name that Nova does not fill itself.
+func isExtensionName(key string) bool {
+	if len(key) == 0 || len(key) > maxAttrName {
+		return false
 	}
-	s := FormatValue(v)
-	if s == "" {
-		return "", &MalformedError{Field: cePrefix + name, Reason: "empty"}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
 	}
-	return s, nil
+	switch key {
+	case "specversion", "id", "type", "source", "time", "datacontenttype", "dataschema",
+		"data", ceDataType, ceMetadata:
+		return false
+	}
+	return true
 }
 
 // PublishEvent publishes e to exchange with its type as routing key and

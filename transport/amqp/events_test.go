@@ -28,7 +28,8 @@ func TestEventsRoundTripAsCloudEvents(t *testing.T) {
 	enc := amqp.EventEncoding{Registry: reg, Source: "/shop"}
 	at := time.Date(2025, 1, 2, 3, 4, 5, 678000000, time.UTC)
 	sent := shared.NewBaseEventAt("evt-1", "order.created", orderPlaced{OrderID: "o-1", Amount: 9.5}, at,
-		map[string]string{"customer": "c-7", "traceparent": "00-abc-def-01", "id": "collides", "subject": "o-1"})
+		map[string]string{"customer": "c-7", "traceparent": "00-abc-def-01", "id": "collides", "subject": "o-1",
+			"customer_id": "c-8", "Trace-ID": "t-1", "": "empty key"})
 
 	received := make(chan shared.Event, 1)
 	k := f.consumer(t, amqp.ConsumerConfig{Events: enc})
@@ -72,14 +73,15 @@ func TestEventsRoundTripAsCloudEvents(t *testing.T) {
 
 	m := getOne(t, plain, 10*time.Second)
 	wantHeaders := map[string]string{
-		"cloudEvents:specversion": "1.0",
-		"cloudEvents:id":          "evt-1",
-		"cloudEvents:type":        "order.created",
-		"cloudEvents:source":      "/shop",
-		"cloudEvents:time":        "2025-01-02T03:04:05.678Z",
-		"cloudEvents:customer":    "c-7",
-		"cloudEvents:subject":     "o-1",
-		"cloudEvents:traceparent": "00-abc-def-01",
+		"cloudEvents_specversion":  "1.0",
+		"cloudEvents_id":           "evt-1",
+		"cloudEvents_type":         "order.created",
+		"cloudEvents_source":       "/shop",
+		"cloudEvents_time":         "2025-01-02T03:04:05.678Z",
+		"cloudEvents_customer":     "c-7",
+		"cloudEvents_subject":      "o-1",
+		"cloudEvents_traceparent":  "00-abc-def-01",
+		"cloudEvents_novametadata": `{"":"empty key","Trace-ID":"t-1","customer_id":"c-8","id":"collides"}`,
 	}
 	for k, v := range wantHeaders {
 		if m.Headers[k] != v {
@@ -143,7 +145,10 @@ func TestMalformedMessagesAreDeadLetteredWithAReason(t *testing.T) {
 		{"a message with a bad time", amqp091.Publishing{Headers: with("cloudEvents:time", "yesterday")}, "cloudEvents:time: not an RFC 3339 time"},
 		{"a message with an undecodable body", amqp091.Publishing{Headers: valid, ContentType: "application/json", Body: []byte("{not json")}, "body: payload cannot be decoded"},
 		{"a message whose gzip body is corrupt", amqp091.Publishing{Headers: valid, ContentEncoding: "gzip", Body: []byte("not gzip")}, "content-encoding is gzip but the body is not"},
-		{"a message with no headers at all", amqp091.Publishing{Body: []byte("hello")}, "cloudEvents:id: missing"},
+		{"a message with no headers at all", amqp091.Publishing{Body: []byte("hello")}, "message: not a CloudEvent"},
+		{"a message with a wildcard type", amqp091.Publishing{Headers: with("cloudEvents:type", "order.*")}, "cloudEvents:type: not a valid Nova event type"},
+		{"a message with an empty type token", amqp091.Publishing{Headers: with("cloudEvents:type", "a..b")}, "cloudEvents:type: not a valid Nova event type"},
+		{"a structured message without id", amqp091.Publishing{ContentType: amqp.ContentTypeCloudEventsJSON, Body: []byte(`{"specversion":"1.0","type":"t","source":"/x"}`)}, "id: missing"},
 	}
 	f := newFixture(t)
 	ctx := testCtx(t, 30*time.Second)

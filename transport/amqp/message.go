@@ -1,10 +1,12 @@
 package amqp
 
 import (
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
 )
@@ -188,7 +190,10 @@ func FormatValue(v any) string {
 	case string:
 		return x
 	case []byte:
-		return string(x)
+		if utf8.Valid(x) {
+			return string(x)
+		}
+		return hex.EncodeToString(x)
 	case bool:
 		return strconv.FormatBool(x)
 	case time.Time:

@@ -166,6 +166,9 @@ func (cfg PublisherConfig) withDefaults() (PublisherConfig, error) {
 	case cfg.Overflow > RejectNew:
 		return cfg, fmt.Errorf("%w: unknown overflow policy %v", ErrInvalidConfig, cfg.Overflow)
 	}
+	if err := cfg.Events.Validate(); err != nil {
+		return cfg, err
+	}
 	return cfg, cfg.Retry.Backoff.validate()
 }
 
