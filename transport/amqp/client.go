@@ -20,9 +20,10 @@ import (
 // per open connection, one health-check goroutine and, when
 // Config.OnStateChange is set, one goroutine that runs the callback.
 type Client struct {
-	cfg      Config
-	slots    []*slot
-	notifier *notifier
+	cfg       Config
+	addresses []string // Config.URL then Config.URLs
+	slots     []*slot
+	notifier  *notifier
 
 	mu        sync.Mutex
 	topology  Topology // Config.Topology and what Declare added; owned, never the caller's slices
@@ -41,8 +42,13 @@ type Client struct {
 
 // Dial connects to the broker: it opens Config.MinConnections connections,
 // declares Config.Topology on them and returns once they are all up. It
-// waits, retrying with backoff, until ctx is done; it fails at once if the
-// broker refuses the login or the topology. Close the Client when done.
+// fails at once, without dialling, with ErrInvalidConfig for a config that
+// makes no sense or a malformed URL, and after the first attempt when
+// every broker refused in a way a retry cannot fix (login, vhost,
+// topology, TLS certificate; RabbitMQ itself delays its answer to a bad
+// password by about 3 s). Errors a retry can fix (connection refused or
+// reset, timeouts, a broker starting up) are retried with backoff until
+// ctx is done. Close the Client when done.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -50,6 +56,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		cfg:       cfg,
+		addresses: cfg.addresses(),
 		topology:  cfg.Topology.clone(),
 		publisher: map[*Publisher]struct{}{},
 		consumer:  map[*Consumer]Topology{},
@@ -72,19 +79,18 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		case first = <-s.first:
 		case <-ctx.Done():
 			_ = c.Close(context.Background())
-			return nil, fmt.Errorf("amqp: dial %s: %w", redact(cfg.URL), ctx.Err())
+			return nil, fmt.Errorf("amqp: dial %s: %w", redact(cfg.addresses()[0]), ctx.Err())
 		}
 		if first == nil {
 			continue
 		}
-		var ae *amqp091.Error
-		if errors.Is(first, amqp091.ErrSASL) || errors.Is(first, amqp091.ErrCredentials) || (errors.As(first, &ae) && ae.Server) {
+		if permanent(first) {
 			_ = c.Close(context.Background())
-			return nil, fmt.Errorf("amqp: dial %s: %w", redact(cfg.URL), first)
+			return nil, fmt.Errorf("amqp: dial: %w", first)
 		}
 		if _, err := s.wait(ctx); err != nil {
 			_ = c.Close(context.Background())
-			return nil, fmt.Errorf("amqp: dial %s: %w", redact(cfg.URL), err)
+			return nil, fmt.Errorf("amqp: dial: %w", err)
 		}
 	}
 	return c, nil
@@ -375,6 +381,9 @@ func (c *Client) logWarn(msg string, args ...any) {
 func redact(raw string) string {
 	u, err := amqp091.ParseURI(raw)
 	if err != nil {
+		if raw == "" {
+			return "<empty URL>"
+		}
 		return "<invalid URL>"
 	}
 	if u.Password != "" {

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
 	"github.com/novaevents/nova/shared"
 )
 
@@ -58,8 +60,16 @@ const (
 // pooled and how they come back after a failure. The zero value connects to
 // DefaultURL with the defaults below.
 type Config struct {
-	// URL is the broker address, amqp:// or amqps://. Default DefaultURL.
+	// URL is the broker address, amqp:// or amqps://. Default DefaultURL
+	// when URLs is empty too.
 	URL string
+	// URLs are further brokers (the nodes of a cluster, or fallbacks) for
+	// when URL cannot be reached. Every connection tries URL then each of
+	// URLs in order, and moves on to the next when one cannot be reached,
+	// starting again from the first after the Reconnect backoff once all
+	// have failed; StateChange.URL says which one a connection uses. Dial
+	// refuses a malformed address with ErrInvalidConfig.
+	URLs []string
 	// TLS, when set, is used for the connection (and implied by amqps://).
 	// Default nil: plain TCP for amqp:// URLs.
 	TLS *tls.Config
@@ -114,7 +124,7 @@ type Config struct {
 }
 
 func (c Config) withDefaults() (Config, error) {
-	if c.URL == "" {
+	if c.URL == "" && len(c.URLs) == 0 {
 		c.URL = DefaultURL
 	}
 	if c.Name == "" {
@@ -157,6 +167,11 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if err := c.Reconnect.validate(); err != nil {
 		return c, err
+	}
+	for _, u := range c.addresses() {
+		if err := validateURL(u); err != nil {
+			return c, err
+		}
 	}
 	if err := c.Topology.validate(); err != nil {
 		return c, err
@@ -295,4 +310,24 @@ type ConsumerConfig struct {
 	Metrics shared.Metrics
 	// Logger receives consumer warnings. Default: nothing is logged.
 	Logger *slog.Logger
+}
+
+// addresses is URL followed by URLs.
+func (c Config) addresses() []string {
+	if c.URL == "" {
+		return c.URLs
+	}
+	return append([]string{c.URL}, c.URLs...)
+}
+
+// validateURL refuses what no retry can fix: a malformed address, or one
+// whose scheme is not amqp or amqps.
+func validateURL(raw string) error {
+	if raw == "" {
+		return fmt.Errorf("%w: empty broker URL", ErrInvalidConfig)
+	}
+	if _, err := amqp091.ParseURI(raw); err != nil {
+		return fmt.Errorf("%w: broker URL %s: %v", ErrInvalidConfig, redact(raw), err)
+	}
+	return nil
 }

@@ -2,6 +2,8 @@ package amqp
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +21,7 @@ import (
 // a reconnection creates a new connGen.
 type connGen struct {
 	conn *amqp091.Connection
+	url  string // redacted address of the broker it is connected to
 	lost chan struct{}
 }
 
@@ -111,7 +114,11 @@ func (s *slot) supervise() {
 			s.lastErr = err
 			st := s.state
 			s.mu.Unlock()
-			s.c.notifier.notify(StateChange{Connection: s.idx, From: st, To: st, Err: err, At: time.Now()})
+			var url string
+			if ce, ok := err.(*connectError); ok {
+				url = ce.url
+			}
+			s.c.notifier.notify(StateChange{Connection: s.idx, From: st, To: st, Err: err, URL: url, At: time.Now()})
 			s.c.logWarn("amqp: connection attempt failed", "connection", s.idx, "attempt", attempt, "error", err)
 			t := time.NewTimer(s.c.cfg.Reconnect.Jittered(attempt))
 			select {
@@ -142,7 +149,7 @@ func (s *slot) supervise() {
 			firstDone = true
 			s.first <- nil
 		}
-		s.c.notifier.notify(StateChange{Connection: s.idx, From: prev, To: StateConnected, At: time.Now()})
+		s.c.notifier.notify(StateChange{Connection: s.idx, From: prev, To: StateConnected, URL: gen.url, At: time.Now()})
 
 		var lossErr error
 		select {
@@ -165,8 +172,8 @@ func (s *slot) supervise() {
 		s.mu.Lock()
 		s.state, s.lastErr = StateReconnecting, lossErr
 		s.mu.Unlock()
-		s.c.notifier.notify(StateChange{Connection: s.idx, From: StateConnected, To: StateReconnecting, Err: lossErr, At: time.Now()})
-		s.c.logWarn("amqp: connection lost, reconnecting", "connection", s.idx, "error", lossErr)
+		s.c.notifier.notify(StateChange{Connection: s.idx, From: StateConnected, To: StateReconnecting, Err: lossErr, URL: gen.url, At: time.Now()})
+		s.c.logWarn("amqp: connection lost, reconnecting", "connection", s.idx, "url", gen.url, "error", lossErr)
 	}
 }
 
@@ -194,10 +201,66 @@ func (s *slot) setClosed() {
 	}
 }
 
-// connect dials and declares the topology on the new connection.
+// connect tries each broker address in order until one connects and
+// takes the topology. When all fail it returns a *connectError.
 func (s *slot) connect() (*connGen, error) {
+	ce := &connectError{permanent: true}
+	for _, u := range s.c.addresses {
+		gen, err := s.connectTo(u)
+		if err == nil {
+			return gen, nil
+		}
+		ce.errs = append(ce.errs, fmt.Errorf("%s: %w", redact(u), err))
+		ce.permanent = ce.permanent && isPermanentDialError(err)
+		ce.url = redact(u)
+	}
+	return nil, ce
+}
+
+// connectError is a failed round over every broker address.
+type connectError struct {
+	errs      []error
+	url       string // the last address tried
+	permanent bool   // every address failed in a way a retry cannot fix
+}
+
+func (e *connectError) Error() string   { return errors.Join(e.errs...).Error() }
+func (e *connectError) Unwrap() []error { return e.errs }
+
+// permanent reports a connection failure that retrying cannot fix.
+func permanent(err error) bool {
+	var ce *connectError
+	return errors.As(err, &ce) && ce.permanent
+}
+
+// isPermanentDialError reports what a retry cannot fix: the broker refused
+// the login, the vhost or the topology, or the TLS certificate.
+func isPermanentDialError(err error) bool {
+	if errors.Is(err, amqp091.ErrSASL) || errors.Is(err, amqp091.ErrCredentials) || errors.Is(err, amqp091.ErrVhost) {
+		return true
+	}
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	if errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) {
+		return true
+	}
+	var ae *amqp091.Error
+	if errors.As(err, &ae) && ae.Server {
+		switch ae.Code {
+		case amqp091.ConnectionForced, amqp091.InternalError, amqp091.ResourceError, amqp091.FrameError:
+			return false // the broker is shutting down, overloaded or confused
+		}
+		return true
+	}
+	return false
+}
+
+// connectTo dials one broker and declares the topology on the connection.
+func (s *slot) connectTo(url string) (*connGen, error) {
 	cfg := s.c.cfg
-	conn, err := amqp091.DialConfig(cfg.URL, amqp091.Config{
+	conn, err := amqp091.DialConfig(url, amqp091.Config{
 		Heartbeat:       cfg.Heartbeat,
 		TLSClientConfig: cfg.TLS,
 		Properties:      Table{"connection_name": cfg.Name + "#" + strconv.Itoa(s.idx)},
@@ -223,7 +286,7 @@ func (s *slot) connect() (*connGen, error) {
 			return nil, err
 		}
 	}
-	return &connGen{conn: conn, lost: make(chan struct{})}, nil
+	return &connGen{conn: conn, url: redact(url), lost: make(chan struct{})}, nil
 }
 
 // borrow takes a healthy confirm-mode channel from the pool, or opens one.

@@ -40,7 +40,10 @@ type StateChange struct {
 	Connection int   // index of the connection in the pool, from 0
 	From, To   State //
 	Err        error // why the connection was lost or an attempt failed, if known
-	At         time.Time
+	// URL is the broker (password hidden) the connection is connected to,
+	// was connected to when lost, or tried last when an attempt failed.
+	URL string
+	At  time.Time
 }
 
 // notifier runs the user's callback on its own goroutine behind a bounded
