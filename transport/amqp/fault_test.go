@@ -3,6 +3,7 @@ package amqp_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -12,6 +13,18 @@ import (
 
 	"github.com/novaevents/nova/transport/amqp"
 )
+
+// requireFaultTests skips a test that disturbs the broker for every one of
+// its clients unless NOVA_FAULT_TESTS=1 asks for it.
+func requireFaultTests(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("NOVA_FAULT_TESTS") != "1" {
+		t.Skipf("fault test skipped: it %s; run it on a broker of your own with NOVA_FAULT_TESTS=1", what)
+	}
+	if testing.Short() {
+		t.Skip("fault test skipped with -short")
+	}
+}
 
 // restoreBrokerOnCleanup makes sure the broker runs and accepts connections
 // when the test ends, however it ends.
@@ -40,11 +53,10 @@ func restoreBrokerOnCleanup(t *testing.T) {
 // the broker is force-closed twice and the RabbitMQ application is stopped
 // and started; then it checks that every confirmed message is consumed.
 //
-// It disturbs every client of the broker: it is skipped with -short.
+// It disturbs every client of the broker, so it runs only when asked
+// to with NOVA_FAULT_TESTS=1 (as .ci/run does).
 func TestFaultNoLossAcrossConnectionClosuresAndBrokerRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fault test: closes every broker connection and restarts the RabbitMQ app")
-	}
+	requireFaultTests(t, "closes every connection of the broker and restarts the RabbitMQ app")
 	holdBrokerExclusively(t) // no other package's test may use the broker meanwhile
 	requireRabbitmqctl(t)
 	restoreBrokerOnCleanup(t)
