@@ -364,6 +364,16 @@ func (c *Client) register(p *Publisher, k *Consumer, own Topology) error {
 	return nil
 }
 
+// addOwn adds t to what is declared again for started consumer k.
+func (c *Client) addOwn(k *Consumer, t Topology) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if own, ok := c.consumer[k]; ok {
+		own.add(t)
+		c.consumer[k] = own
+	}
+}
+
 func (c *Client) unregister(p *Publisher, k *Consumer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

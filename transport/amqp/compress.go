@@ -3,6 +3,7 @@ package amqp
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"sync"
@@ -43,18 +44,33 @@ func (c *compressor) compress(body []byte) []byte {
 	return buf.Bytes()
 }
 
-// inflate gunzips body, refusing results larger than limit.
+// inflate gunzips body, refusing results larger than limit. The gzip
+// trailer states the inflated size of the last member (modulo 2³²): a body
+// that admits to more than limit is refused before anything is inflated,
+// and an honest one is inflated into a buffer of the right size. A body
+// that lies is cut off at limit+1 bytes, so memory stays bounded by about
+// twice the limit either way.
 func inflate(body []byte, limit int) ([]byte, error) {
 	r, err := gzip.NewReader(bytes.NewReader(body))
 	if err != nil {
 		return nil, &MalformedError{Field: "body", Reason: "content-encoding is gzip but the body is not", Err: err}
 	}
-	out, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
-	if err != nil {
+	tooLarge := func() error {
+		return &MalformedError{Field: "body", Reason: fmt.Sprintf("inflated body exceeds %d bytes (ConsumerConfig.MaxDecompressedSize)", limit)}
+	}
+	var buf bytes.Buffer
+	if len(body) >= 18 { // the smallest gzip stream: 10-byte header, 8-byte trailer
+		size := uint64(binary.LittleEndian.Uint32(body[len(body)-4:]))
+		if size > uint64(limit) {
+			return nil, tooLarge()
+		}
+		buf.Grow(int(size) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r, int64(limit)+1)); err != nil {
 		return nil, &MalformedError{Field: "body", Reason: "corrupt gzip body", Err: err}
 	}
-	if len(out) > limit {
-		return nil, &MalformedError{Field: "body", Reason: fmt.Sprintf("inflated body exceeds %d bytes", limit)}
+	if buf.Len() > limit {
+		return nil, tooLarge()
 	}
-	return out, nil
+	return buf.Bytes(), nil
 }

@@ -32,7 +32,7 @@ const (
 	DefaultRetryInitial     = 50 * time.Millisecond
 	DefaultRetryMax         = 2 * time.Second
 	DefaultBackoffFactor    = 2.0
-	DefaultMaxDecompressed  = 64 << 20
+	DefaultMaxDecompressed  = 8 << 20
 	DefaultMaxConcurrency   = 8
 	DefaultHandlerTimeout   = 30 * time.Second
 	DefaultMaxRetries       = 3
@@ -301,7 +301,9 @@ type ConsumerConfig struct {
 	// always use the Client's first connection, which owns it.)
 	Exclusive bool
 	// MaxDecompressedSize bounds a gzip body once inflated; a larger one is
-	// malformed. Default 64 MiB.
+	// malformed (dead-lettered), and one whose gzip trailer admits to being
+	// larger is refused without inflating it. Each handler goroutine holds
+	// at most about twice this while inflating. Default 8 MiB.
 	MaxDecompressedSize int
 	// Events configures how HandleEvents decodes events.
 	Events EventEncoding

@@ -36,6 +36,7 @@ type Consumer struct {
 	dlq     string  // dead-letter queue when no exchange is configured
 
 	republishFailing atomic.Int64 // retry or dead-letter publishes failed in a row
+	dlqDeclared      atomic.Bool  // the default dead-letter queue exists (declared on first use)
 
 	mu       sync.Mutex
 	started  bool
@@ -148,11 +149,24 @@ func RetryQueue(queue string, delay time.Duration) string {
 	return fmt.Sprintf("%s.retry.%s", queue, delay)
 }
 
-// Topology returns what the consumer declares for itself when it starts:
-// one TTL queue per distinct retry delay, dead-lettering back to the
-// consumed queue, and the default dead-letter queue "<Queue>.dlq" unless
-// DeadLetterExchange is set.
+// Topology returns what the consumer declares for itself: when it starts,
+// one TTL queue per distinct retry delay (none when retries are off),
+// dead-lettering back to the consumed queue; and, when it first
+// dead-letters a message, the default dead-letter queue "<Queue>.dlq"
+// unless DeadLetterExchange is set. A consumer that never dead-letters and
+// never retries leaves no queue behind.
 func (k *Consumer) Topology() Topology {
+	t := k.retryTopology()
+	if k.dlq != "" {
+		t.Queues = append(t.Queues, k.dlqTopology().Queues...)
+	}
+	return t
+}
+
+func (k *Consumer) dlqTopology() Topology { return Topology{Queues: []Queue{{Name: k.dlq}}} }
+
+// retryTopology is what Start declares: the retry queues.
+func (k *Consumer) retryTopology() Topology {
 	var t Topology
 	// Delays grow until they reach MaxRetryDelay and stay there: however
 	// large MaxRetries is, there are at most about 64 distinct ones.
@@ -169,9 +183,6 @@ func (k *Consumer) Topology() Topology {
 			DeadLetterRoutingKey: k.cfg.Queue,
 			Args:                 Table{"x-dead-letter-exchange": ""},
 		})
-	}
-	if k.dlq != "" {
-		t.Queues = append(t.Queues, Queue{Name: k.dlq})
 	}
 	return t
 }
@@ -197,7 +208,7 @@ func (k *Consumer) Start(ctx context.Context, h Handler) error {
 	}
 	k.started = true
 	k.mu.Unlock()
-	own := k.Topology()
+	own := k.retryTopology()
 	if err := k.prepare(ctx, own); err != nil {
 		k.mu.Lock()
 		k.started = false // nothing started: Start may be tried again
@@ -244,9 +255,8 @@ func (k *Consumer) Start(ctx context.Context, h Handler) error {
 // exchanges it depends on exist, and registers it with the client, which
 // declares own again after reconnections until the consumer stops.
 func (k *Consumer) prepare(ctx context.Context, own Topology) error {
-	if err := k.c.declareNow(ctx, own); err != nil {
-		return err
-	}
+	// Check first, so that a consumer that cannot start leaves nothing
+	// behind.
 	if err := k.c.withChannel(ctx, func(ch *amqp091.Channel) error {
 		if _, err := ch.QueueDeclarePassive(k.cfg.Queue, false, false, false, false, nil); err != nil {
 			if isNotFound(err) {
@@ -267,6 +277,9 @@ func (k *Consumer) prepare(ctx context.Context, own Topology) error {
 		}); err != nil {
 			return err
 		}
+	}
+	if err := k.c.declareNow(ctx, own); err != nil {
+		return err
 	}
 	return k.c.register(nil, k, own)
 }

@@ -206,6 +206,12 @@ func (k *Consumer) deadLetter(d *Delivery, reason error) {
 	pub.Headers[HeaderDeadLetteredFrom] = k.cfg.Queue
 	pub.Headers[HeaderDeadLetteredAt] = time.Now().UTC().Truncate(time.Second)
 	exchange, key := k.cfg.DeadLetterExchange, k.dlq
+	if exchange == "" && !k.dlqDeclared.Load() {
+		if err := k.declareDLQ(); err != nil {
+			k.handBack(d, "could not declare the dead-letter queue", err)
+			return
+		}
+	}
 	if exchange != "" {
 		key = d.raw.RoutingKey
 		if orig, ok := d.raw.Headers[HeaderOriginalRoutingKey].(string); ok {
@@ -220,6 +226,20 @@ func (k *Consumer) deadLetter(d *Delivery, reason error) {
 		k.stats.deadLettered.Add(1)
 		k.metrics.EventDeadLettered(k.cfg.Name, k.cfg.Queue)
 	}
+}
+
+// declareDLQ declares the default dead-letter queue the first time it is
+// needed, and has the Client declare it again after reconnections.
+func (k *Consumer) declareDLQ() error {
+	ctx, cancel := context.WithTimeout(k.hctx, DefaultPublishTimeout)
+	defer cancel()
+	t := k.dlqTopology()
+	if err := k.c.declareNow(ctx, t); err != nil {
+		return err
+	}
+	k.c.addOwn(k, t)
+	k.dlqDeclared.Store(true)
+	return nil
 }
 
 // republish copies d as it arrived (body still compressed, if it was) for

@@ -234,9 +234,18 @@ func queueDepth(t testing.TB, queue string) int {
 
 // getOne takes one message from queue, waiting up to d for it. It
 // acknowledges only that message: the others stay in the queue.
+//
+// A consumer declares its dead-letter queue ("<queue>.dlq") when it first
+// dead-letters: getOne declares it too, as a user watching the dead letters
+// would, so that it can wait for the first one.
 func getOne(t testing.TB, queue string, d time.Duration) amqp091.Delivery {
 	t.Helper()
 	ch := rawChannel(t)
+	if strings.HasSuffix(queue, ".dlq") {
+		if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+			t.Fatalf("declare %s: %v", queue, err)
+		}
+	}
 	if err := ch.Qos(1, 0, false); err != nil {
 		t.Fatal(err)
 	}
