@@ -31,11 +31,12 @@ type Client struct {
 	publisher map[*Publisher]struct{}
 	consumer  map[*Consumer]Topology // each started consumer and its own queues
 
-	closing    chan struct{}
-	done       chan struct{}
-	wg         sync.WaitGroup
-	reconnects atomic.Uint64
-	next       atomic.Uint64
+	closing        chan struct{}
+	done           chan struct{}
+	wg             sync.WaitGroup
+	reconnects     atomic.Uint64
+	borrowTimeouts atomic.Uint64
+	next           atomic.Uint64
 
 	healthHook atomic.Pointer[func()] // tests only: called after each health sweep
 }
@@ -258,11 +259,18 @@ func (c *Client) State() State {
 
 // ClientStats is a snapshot of a Client's pools.
 type ClientStats struct {
-	State               State
-	Connections         int    // connected now
-	MaxConnections      int    // pool size
-	LongLivedChannels   int    // publisher workers and consumers assigned to connections
-	IdleChannels        int    // pooled channels ready for reuse
+	State          State
+	Connections    int // connected now
+	MaxConnections int // pool size
+	// IdleConnections are connected but carry nothing now: no publisher
+	// worker or consumer, no borrowed channel.
+	IdleConnections   int
+	LongLivedChannels int // publisher workers and consumers assigned to connections
+	IdleChannels      int // pooled channels ready for reuse
+	// BorrowedChannels are pooled channels in use now (declarations,
+	// retry and dead-letter publishes).
+	BorrowedChannels    int
+	BorrowTimeouts      uint64 // borrows that failed with ErrBorrowTimeout
 	ChannelsOpened      uint64 // pooled channels opened
 	ChannelsReused      uint64 // borrows served by an idle pooled channel
 	ChannelsDiscarded   uint64 // pooled channels dropped as broken or surplus
@@ -277,11 +285,17 @@ func (c *Client) Stats() ClientStats {
 		MaxConnections:      len(c.slots),
 		Reconnects:          c.reconnects.Load(),
 		StateChangesDropped: c.notifier.dropped.Load(),
+		BorrowTimeouts:      c.borrowTimeouts.Load(),
 	}
 	for _, s := range c.slots {
+		borrowed := int(s.borrowed.Load())
+		st.BorrowedChannels += borrowed
 		s.mu.Lock()
 		if s.gen != nil {
 			st.Connections++
+			if s.users == 0 && borrowed == 0 {
+				st.IdleConnections++
+			}
 		}
 		st.LongLivedChannels += s.users
 		st.IdleChannels += len(s.idle)

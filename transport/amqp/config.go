@@ -20,6 +20,8 @@ const (
 	DefaultMinConnections        = 1
 	DefaultMaxConnections        = 2
 	DefaultChannelPoolSize       = 16
+	DefaultMaxBorrowedChannels   = 256
+	DefaultBorrowTimeout         = 30 * time.Second
 	DefaultHealthCheckInterval   = 15 * time.Second
 	DefaultReconnectInitialDelay = 100 * time.Millisecond
 	DefaultReconnectMaxDelay     = 10 * time.Second
@@ -40,6 +42,8 @@ const (
 	DefaultMaxRetryDelay    = time.Minute
 	DefaultEventSource      = "nova"
 	DefaultReasonHeaderSize = 1024
+	DefaultBatchSize        = 100
+	DefaultBatchTimeout     = 100 * time.Millisecond
 )
 
 // Upper limits of config values. Larger values would allocate without
@@ -92,6 +96,15 @@ type Config struct {
 	// short operations (declarations, retry and dead-letter publishes).
 	// Default 16, at most 2047.
 	ChannelPoolSize int
+	// MaxBorrowedChannels bounds the pooled channels borrowed from one
+	// connection at once (for declarations, deletions, retry and
+	// dead-letter publishes); further borrowers wait. Default 256, at most
+	// 2047.
+	MaxBorrowedChannels int
+	// BorrowTimeout bounds how long borrowing a pooled channel waits for a
+	// connection and for a free place; then it fails with
+	// ErrBorrowTimeout. The caller's ctx can only shorten it. Default 30s.
+	BorrowTimeout time.Duration
 	// HealthCheckInterval is how often the pool sweeps out idle channels
 	// and connections that have closed (the broker closed them, or their
 	// connection went away), so that no borrower picks up a dead one. The
@@ -148,12 +161,20 @@ func (c Config) withDefaults() (Config, error) {
 	if c.HealthCheckInterval == 0 {
 		c.HealthCheckInterval = DefaultHealthCheckInterval
 	}
+	if c.MaxBorrowedChannels == 0 {
+		c.MaxBorrowedChannels = DefaultMaxBorrowedChannels
+	}
+	if c.BorrowTimeout == 0 {
+		c.BorrowTimeout = DefaultBorrowTimeout
+	}
 	c.Reconnect = c.Reconnect.withDefaults(DefaultReconnectInitialDelay, DefaultReconnectMaxDelay)
 	if c.StateBufferSize == 0 {
 		c.StateBufferSize = DefaultStateBufferSize
 	}
 	switch {
-	case c.DialTimeout < 0, c.Heartbeat < 0, c.HealthCheckInterval < 0:
+	case c.MaxBorrowedChannels < 0 || c.MaxBorrowedChannels > maxChannelPoolSize:
+		return c, fmt.Errorf("%w: MaxBorrowedChannels %d (1 to %d)", ErrInvalidConfig, c.MaxBorrowedChannels, maxChannelPoolSize)
+	case c.DialTimeout < 0, c.Heartbeat < 0, c.HealthCheckInterval < 0, c.BorrowTimeout < 0:
 		return c, fmt.Errorf("%w: negative duration", ErrInvalidConfig)
 	case c.MinConnections < 0 || c.MaxConnections < 1 || c.MinConnections > c.MaxConnections:
 		return c, fmt.Errorf("%w: MinConnections %d, MaxConnections %d", ErrInvalidConfig, c.MinConnections, c.MaxConnections)
@@ -269,7 +290,8 @@ type ConsumerConfig struct {
 	// at most 65,535.
 	MaxConcurrentHandlers int
 	// Prefetch is the broker-side limit of unacknowledged deliveries.
-	// Default 2 × MaxConcurrentHandlers (at most 65,535).
+	// Default 2 × MaxConcurrentHandlers, or BatchSize ×
+	// MaxConcurrentHandlers for StartBatch (at most 65,535).
 	Prefetch int
 	// HandlerTimeout is the deadline given to each handler call, through
 	// its ctx. Once it passes, the delivery is settled as failed with a
@@ -300,6 +322,12 @@ type ConsumerConfig struct {
 	// exclusive queue, Queue.Exclusive, is another matter: its consumers
 	// always use the Client's first connection, which owns it.)
 	Exclusive bool
+	// BatchSize is the most deliveries StartBatch hands its BatchHandler at
+	// once. Default 100, at most 65,535.
+	BatchSize int
+	// BatchTimeout is how long the first delivery of a batch waits for the
+	// batch to fill before it is handed over anyway. Default 100ms.
+	BatchTimeout time.Duration
 	// MaxDecompressedSize bounds a gzip body once inflated; a larger one is
 	// malformed (dead-lettered), and one whose gzip trailer admits to being
 	// larger is refused without inflating it. Each handler goroutine holds

@@ -42,6 +42,7 @@ type Consumer struct {
 	started  bool
 	stopped  bool
 	handler  Handler
+	batch    BatchHandler
 	slot     *slot
 	stopping chan struct{}
 	done     chan struct{}
@@ -56,7 +57,7 @@ type consumerCounters struct {
 	received, acked, retried, deadLettered, requeued atomic.Uint64
 	failed, panics, timeouts, malformed, abandoned   atomic.Uint64
 	republishFailures                                atomic.Uint64
-	inFlight                                         atomic.Int64
+	inFlight, queued                                 atomic.Int64
 	latency                                          histogram
 }
 
@@ -107,8 +108,14 @@ func (cfg ConsumerConfig) withDefaults() (ConsumerConfig, error) {
 	if cfg.MaxConcurrentHandlers > maxHandlers {
 		return cfg, fmt.Errorf("%w: MaxConcurrentHandlers %d above %d", ErrInvalidConfig, cfg.MaxConcurrentHandlers, maxHandlers)
 	}
-	if cfg.Prefetch == 0 {
-		cfg.Prefetch = min(2*cfg.MaxConcurrentHandlers, 65535)
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.BatchTimeout == 0 {
+		cfg.BatchTimeout = DefaultBatchTimeout
+	}
+	if cfg.BatchSize < 0 || cfg.BatchSize > maxHandlers || cfg.BatchTimeout < 0 {
+		return cfg, fmt.Errorf("%w: BatchSize %d (1 to %d), BatchTimeout %v", ErrInvalidConfig, cfg.BatchSize, maxHandlers, cfg.BatchTimeout)
 	}
 	if cfg.HandlerTimeout == 0 {
 		cfg.HandlerTimeout = DefaultHandlerTimeout
@@ -197,10 +204,25 @@ func (k *Consumer) delay(n int) time.Duration { return k.backoff.Ceiling(n) }
 // meanwhile. A missing queue fails with ErrQueueNotFound. Consuming
 // continues until Stop, across reconnections. Start may be called once.
 func (k *Consumer) Start(ctx context.Context, h Handler) error {
-	ctx = orBackground(ctx)
 	if h == nil {
 		return ErrNilHandler
 	}
+	return k.start(ctx, h, nil)
+}
+
+// prefetch is Prefetch, or its default for the way the consumer runs.
+func (k *Consumer) prefetch() int {
+	switch {
+	case k.cfg.Prefetch > 0:
+		return k.cfg.Prefetch
+	case k.batch != nil:
+		return min(k.cfg.BatchSize*k.cfg.MaxConcurrentHandlers, 65535)
+	}
+	return min(2*k.cfg.MaxConcurrentHandlers, 65535)
+}
+
+func (k *Consumer) start(ctx context.Context, h Handler, bh BatchHandler) error {
+	ctx = orBackground(ctx)
 	k.mu.Lock()
 	if k.started {
 		k.mu.Unlock()
@@ -221,7 +243,7 @@ func (k *Consumer) Start(ctx context.Context, h Handler) error {
 		k.c.unregister(nil, k)
 		return fmt.Errorf("amqp: consumer %q did not start: %w", k.cfg.Queue, ErrClosed)
 	}
-	k.handler = h
+	k.handler, k.batch = h, bh
 	if k.c.topologySnapshot().exclusive(k.cfg.Queue) {
 		k.slot = k.c.assignHome() // only the connection that owns the queue may consume it
 	} else {
@@ -353,7 +375,7 @@ func (k *Consumer) open(gen *connGen) (*amqp091.Channel, string, <-chan amqp091.
 	if err != nil {
 		return nil, "", nil, err
 	}
-	if err := ch.Qos(k.cfg.Prefetch, 0, false); err != nil {
+	if err := ch.Qos(k.prefetch(), 0, false); err != nil {
 		_ = ch.Close()
 		return nil, "", nil, err
 	}
@@ -407,7 +429,11 @@ func (k *Consumer) consume(ch *amqp091.Channel, tag string, deliveries <-chan am
 	s := &session{k: k, deliveries: deliveries}
 	s.wg.Add(k.cfg.MaxConcurrentHandlers)
 	for range k.cfg.MaxConcurrentHandlers {
-		go s.work()
+		if k.batch != nil {
+			go s.workBatches()
+		} else {
+			go s.work()
+		}
 	}
 	workers := make(chan struct{})
 	go func() {
@@ -488,8 +514,13 @@ type ConsumerStats struct {
 	// back to the queue after a growing pause (the Client's Reconnect
 	// backoff), so that it cannot loop hot.
 	RepublishFailures uint64
-	InFlight          int    // handlers running now, abandoned ones included
-	Sessions          uint64 // times consuming started, reconnections included
+	InFlight          int // handlers running now, abandoned ones included
+	// Queued counts deliveries this process holds that no handler has
+	// started yet: those gathering into batches (StartBatch). Deliveries
+	// prefetched into the AMQP client's buffer, at most Prefetch, are not
+	// visible here.
+	Queued   int
+	Sessions uint64 // times consuming started, reconnections included
 	// HandlerLatency is the time handlers took.
 	HandlerLatency Histogram
 }
@@ -510,6 +541,7 @@ func (k *Consumer) Stats() ConsumerStats {
 		Abandoned:         s.abandoned.Load(),
 		RepublishFailures: s.republishFailures.Load(),
 		InFlight:          int(s.inFlight.Load()),
+		Queued:            int(s.queued.Load()),
 		Sessions:          k.sessions.Load(),
 		HandlerLatency:    s.latency.snapshot(),
 	}

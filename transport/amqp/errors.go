@@ -44,6 +44,9 @@ var (
 	ErrNilHandler = errors.New("amqp: nil handler")
 	// ErrNotDone is returned by Receipt.Result before the receipt resolves.
 	ErrNotDone = errors.New("amqp: receipt not resolved yet")
+	// ErrBorrowTimeout: no pooled channel could be borrowed within
+	// Config.BorrowTimeout (no connection, or every place borrowed).
+	ErrBorrowTimeout = errors.New("amqp: no channel available within BorrowTimeout")
 	// ErrInvalidMessage reports a message that cannot be published, such as
 	// an empty exchange and routing key.
 	ErrInvalidMessage = errors.New("amqp: invalid message")

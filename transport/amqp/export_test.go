@@ -1,6 +1,9 @@
 package amqp
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // StopRequested returns a channel closed once Stop has begun.
 func StopRequested(k *Consumer) <-chan struct{} {
@@ -80,4 +83,14 @@ func ConsumerConnection(k *Consumer) int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.slot.idx
+}
+
+// Borrow borrows a pooled channel of c's first connection and returns the
+// function that gives it back.
+func Borrow(ctx context.Context, c *Client) (release func(), err error) {
+	pc, err := c.slots[0].borrow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pc.release, nil
 }

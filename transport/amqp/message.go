@@ -39,6 +39,9 @@ type Message struct {
 	// Mandatory asks the broker to return the message if no queue would
 	// receive it (see PublisherConfig.Mandatory).
 	Mandatory bool
+	// Compression overrides PublisherConfig.CompressAbove for this
+	// message. Default CompressAuto.
+	Compression Compression
 }
 
 func (m *Message) publishing(headers Table) amqp091.Publishing {

@@ -42,11 +42,15 @@ type slot struct {
 	lastErr error
 	first   chan error // receives the outcome of the first attempt, for Dial
 
+	sem      chan struct{} // one per borrowed channel, MaxBorrowedChannels places
+	borrowed atomic.Int64
+
 	opened, reused, discarded atomic.Uint64
 }
 
 func newSlot(c *Client, idx int) *slot {
-	return &slot{c: c, idx: idx, ready: make(chan struct{}), first: make(chan error, 1)}
+	return &slot{c: c, idx: idx, ready: make(chan struct{}), first: make(chan error, 1),
+		sem: make(chan struct{}, c.cfg.MaxBorrowedChannels)}
 }
 
 // start runs the supervisor once. The caller holds no lock.
@@ -290,7 +294,40 @@ func (s *slot) connectTo(url string) (*connGen, error) {
 }
 
 // borrow takes a healthy confirm-mode channel from the pool, or opens one.
-func (s *slot) borrow(ctx context.Context) (*pooledChannel, error) {
+// It waits, up to BorrowTimeout and ctx, for a connection and for one of
+// the MaxBorrowedChannels places.
+func (s *slot) borrow(parent context.Context) (*pooledChannel, error) {
+	ctx, cancel := context.WithTimeout(parent, s.c.cfg.BorrowTimeout)
+	defer cancel()
+	fail := func(err error) (*pooledChannel, error) {
+		if parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			s.c.borrowTimeouts.Add(1)
+			return nil, fmt.Errorf("%w (%v): %w", ErrBorrowTimeout, s.c.cfg.BorrowTimeout, err)
+		}
+		return nil, err
+	}
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		select {
+		case s.sem <- struct{}{}:
+		case <-ctx.Done():
+			return fail(fmt.Errorf("all %d channels of connection %d are borrowed: %w", cap(s.sem), s.idx, ctx.Err()))
+		case <-s.c.closing:
+			return nil, ErrClosed
+		}
+	}
+	pc, err := s.take(ctx)
+	if err != nil {
+		<-s.sem
+		return fail(err)
+	}
+	s.borrowed.Add(1)
+	return pc, nil
+}
+
+// take is borrow once a place is held.
+func (s *slot) take(ctx context.Context) (*pooledChannel, error) {
 	for {
 		gen, err := s.wait(ctx)
 		if err != nil {
@@ -351,6 +388,10 @@ type pooledChannel struct {
 // room, and closes it otherwise.
 func (pc *pooledChannel) release() {
 	s := pc.slot
+	defer func() {
+		s.borrowed.Add(-1)
+		<-s.sem
+	}()
 	pc.takeReturn() // forget a return nobody waited for
 	s.mu.Lock()
 	if !pc.ch.IsClosed() && s.gen == pc.gen && len(s.idle) < s.c.cfg.ChannelPoolSize {

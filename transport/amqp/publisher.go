@@ -110,10 +110,9 @@ func (c *Client) NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	if p.metrics == nil {
 		p.metrics = shared.NopMetrics{}
 	}
-	if cfg.CompressAbove > 0 {
-		if p.comp, err = newCompressor(cfg.CompressionLevel); err != nil {
-			return nil, err
-		}
+	// Always ready: a message may ask for compression (WithCompression).
+	if p.comp, err = newCompressor(cfg.CompressionLevel); err != nil {
+		return nil, err
 	}
 	p.res = newResolver(cfg.PublishTimeout, p.onSettle)
 	if err := c.register(p, nil, Topology{}); err != nil {
@@ -254,7 +253,9 @@ func (p *Publisher) newRequest(exchange string, msg Message) *request {
 			headers[k] = v
 		}
 	}
-	if p.comp != nil && len(msg.Body) > p.cfg.CompressAbove && msg.ContentEncoding == "" {
+	compress := msg.Compression == CompressAlways ||
+		(msg.Compression == CompressAuto && p.cfg.CompressAbove > 0 && len(msg.Body) > p.cfg.CompressAbove)
+	if compress && msg.ContentEncoding == "" {
 		msg.Body = p.comp.compress(msg.Body)
 		msg.ContentEncoding = encodingGzip
 	}
