@@ -25,7 +25,7 @@ import (
 
 const (
 	benchBody   = 256
-	benchWindow = 512 // raw loop's confirm window = the publisher's MaxInFlight
+	benchWindow = 256 // raw loop's confirm window = the publisher's MaxInFlight
 )
 
 func benchFixture(b *testing.B) *fixture {
@@ -262,6 +262,31 @@ func BenchmarkConsume(b *testing.B) {
 			b.ReportMetric(float64(k.Stats().Failed), "drops")
 		})
 	}
+	b.Run("nova/batch=100", func(b *testing.B) {
+		f := benchQueue(b)
+		fill(b, f)
+		var handled atomic.Int64
+		all := make(chan struct{})
+		n := int64(b.N)
+		k := f.consumer(b, amqp.ConsumerConfig{Prefetch: 256, MaxConcurrentHandlers: 2, BatchSize: 100, BatchTimeout: 10 * time.Millisecond})
+		b.ReportAllocs()
+		b.ResetTimer()
+		start := time.Now()
+		if err := k.StartBatch(context.Background(), amqp.BatchHandlerFunc(func(_ context.Context, batch []*amqp.Delivery) error {
+			if handled.Add(int64(len(batch))) == n {
+				close(all)
+			}
+			return nil
+		})); err != nil {
+			b.Fatal(err)
+		}
+		<-all
+		if err := k.Stop(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+		b.ReportMetric(float64(k.Stats().Failed), "drops")
+	})
 }
 
 // BenchmarkMemoryPer10kInFlight reports the heap growth while 10,000
