@@ -6,8 +6,12 @@
 //
 // A [Client] owns a pool of connections (MinConnections opened by [Dial],
 // up to MaxConnections on demand) and a pool of short-lived channels per
-// connection. When a connection is lost it reconnects with jittered
-// exponential backoff, declares the [Topology] again (exchanges, classic or
+// connection (at most MaxBorrowedChannels borrowed at once, waited for up
+// to BorrowTimeout). Each connection goes to the first broker of
+// Config.URL and Config.URLs that answers. [Dial] refuses a malformed
+// config at once with ErrInvalidConfig. When a connection is lost it
+// reconnects with jittered exponential backoff (to the next broker if the
+// first is gone), declares the [Topology] again (exchanges, classic or
 // quorum queues, bindings, dead-letter settings) and lets everything built
 // on it resume. Exclusive queues belong to one connection: the first pooled
 // connection declares them, and their consumers run on it. Connection state changes go to Config.OnStateChange on a
@@ -30,7 +34,9 @@
 // panic recovery. The handler's [AckDecision] (or its error, through
 // ErrorPolicy) acknowledges, retries or dead-letters. A handler still
 // running at its HandlerTimeout is abandoned: its delivery is settled as
-// timed out and another goroutine takes its place. Retries wait in TTL
+// timed out and another goroutine takes its place. [Consumer.StartBatch]
+// runs a [BatchHandler] on batches of up to BatchSize deliveries instead,
+// flushed when full or BatchTimeout after their first delivery. Retries wait in TTL
 // queues named "<queue>.retry.<delay>" and are counted in a header; after
 // MaxRetries the message goes to the dead letter ("<queue>.dlq" by
 // default) with the reason, so a poison message cannot loop. When a retry
@@ -40,10 +46,15 @@
 // a row. Headers of every AMQP type, x-death included, reach the handler
 // untouched.
 //
-// Events travel per the CloudEvents AMQP binding in binary content mode
-// (see [EventEncoding]): attributes in "cloudEvents_*" headers (or one JSON object in structured mode), the payload
-// encoded by the codec registry (JSON by default) in the body. A message
-// that cannot be decoded is dead-lettered with a *[MalformedError].
+// Events travel per the CloudEvents AMQP binding (see [EventEncoding]):
+// in binary mode by default, attributes in "cloudEvents_*" headers and the
+// payload encoded by the codec registry (JSON by default) in the body; in
+// structured mode, one application/cloudevents+json object. Both modes and
+// both header prefixes are read. Metadata keys that are not valid
+// attribute names travel inside the novametadata extension, so every
+// CloudEvents SDK accepts the events and metadata round-trips exactly. A
+// message that cannot be decoded, or whose event shared.Validate refuses,
+// is dead-lettered with a *[MalformedError].
 //
 // # Goroutines and shutdown
 //
