@@ -54,7 +54,7 @@ func BenchmarkConfirmedPublish(b *testing.B) {
 		var nacks int
 		b.ReportAllocs()
 		b.ResetTimer()
-		start := time.Now()
+		start, cpu := time.Now(), newCPUMeter()
 		for range b.N {
 			if len(window) == benchWindow {
 				if !window[0].Wait() {
@@ -75,6 +75,7 @@ func BenchmarkConfirmedPublish(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+		cpu.report(b)
 		b.ReportMetric(float64(nacks), "drops")
 	})
 	for _, workers := range []int{1, 2, 4} {
@@ -85,7 +86,7 @@ func BenchmarkConfirmedPublish(b *testing.B) {
 			receipts := make([]*amqp.Receipt, 0, b.N)
 			b.ReportAllocs()
 			b.ResetTimer()
-			start := time.Now()
+			start, cpu := time.Now(), newCPUMeter()
 			for range b.N {
 				r, err := p.PublishAsync(ctx, f.exchange, amqp.Message{RoutingKey: "bench", Body: body})
 				if err != nil {
@@ -100,6 +101,7 @@ func BenchmarkConfirmedPublish(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+			cpu.report(b)
 			b.ReportMetric(float64(drops), "drops")
 		})
 	}
@@ -222,7 +224,7 @@ func BenchmarkConsume(b *testing.B) {
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
-		start := time.Now()
+		start, cpu := time.Now(), newCPUMeter()
 		deliveries, err := ch.Consume(f.queue, "", false, false, false, false, nil)
 		if err != nil {
 			b.Fatal(err)
@@ -234,6 +236,7 @@ func BenchmarkConsume(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+		cpu.report(b)
 	})
 	for _, handlers := range []int{1, 8} {
 		b.Run("nova/handlers="+strconv.Itoa(handlers), func(b *testing.B) {
@@ -245,7 +248,7 @@ func BenchmarkConsume(b *testing.B) {
 			k := f.consumer(b, amqp.ConsumerConfig{Prefetch: 256, MaxConcurrentHandlers: handlers})
 			b.ReportAllocs()
 			b.ResetTimer()
-			start := time.Now()
+			start, cpu := time.Now(), newCPUMeter()
 			if err := k.Start(context.Background(), amqp.HandlerFunc(func(context.Context, *amqp.Delivery) (amqp.AckDecision, error) {
 				if handled.Add(1) == n {
 					close(all)
@@ -259,6 +262,7 @@ func BenchmarkConsume(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+			cpu.report(b)
 			b.ReportMetric(float64(k.Stats().Failed), "drops")
 		})
 	}
@@ -271,7 +275,7 @@ func BenchmarkConsume(b *testing.B) {
 		k := f.consumer(b, amqp.ConsumerConfig{Prefetch: 256, MaxConcurrentHandlers: 2, BatchSize: 100, BatchTimeout: 10 * time.Millisecond})
 		b.ReportAllocs()
 		b.ResetTimer()
-		start := time.Now()
+		start, cpu := time.Now(), newCPUMeter()
 		if err := k.StartBatch(context.Background(), amqp.BatchHandlerFunc(func(_ context.Context, batch []*amqp.Delivery) error {
 			if handled.Add(int64(len(batch))) == n {
 				close(all)
@@ -285,6 +289,7 @@ func BenchmarkConsume(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+		cpu.report(b)
 		b.ReportMetric(float64(k.Stats().Failed), "drops")
 	})
 }
