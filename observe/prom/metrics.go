@@ -22,33 +22,24 @@ import (
 type Metrics struct {
 	opts Options
 
-	emitted      *prometheus.CounterVec
-	processed    *prometheus.CounterVec
-	duration     *prometheus.HistogramVec
-	retried      *prometheus.CounterVec
-	deadLetters  *prometheus.CounterVec
-	dropped      *prometheus.CounterVec
-	taskWait     *prometheus.HistogramVec
-	taskRun      *prometheus.HistogramVec
-	taskPanics   *prometheus.CounterVec
-	published    *prometheus.CounterVec
-	confirm      *prometheus.HistogramVec
-	size         *prometheus.HistogramVec
-	consumed     *prometheus.CounterVec
-	consumeTime  *prometheus.HistogramVec
+	emitted, processed, duration, retried, deadLetters, dropped *family
+	taskWait, taskRun, taskPanics                               *family
+	published, confirm, size, consumed, consumeTime             *family
+
 	watched      *collector
 	types        limiter
 	listeners    limiter
-	emittedC     *cache[pair, okFail]
-	handledC     *cache[pair, handledSeries]
-	retriedC     *cache[pair, prometheus.Counter]
-	deadC        *cache[pair, prometheus.Counter]
-	droppedC     *cache[pair, prometheus.Counter]
-	taskC        *cache[pair, taskSeries]
-	sentC        *cache[string, prometheus.Observer]
-	settledC     *cache[string, settledSeries]
-	consumedC    *cache[pair, consumedSeries]
 	eventTypeMap func(string) string
+
+	emittedC  *cache[pair, okFail]
+	handledC  *cache[pair, handledSeries]
+	retriedC  *cache[pair, *counter]
+	deadC     *cache[pair, *counter]
+	droppedC  *cache[pair, *counter]
+	taskC     *cache[pair, taskSeries]
+	sentC     *cache[string, *histogram]
+	settledC  *cache[string, settledSeries]
+	consumedC *cache[pair, consumedSeries]
 }
 
 var (
@@ -58,34 +49,34 @@ var (
 
 type pair struct{ a, b string }
 
-type okFail struct{ ok, fail prometheus.Counter }
+type okFail struct{ ok, fail *counter }
 
-func (s okFail) add(err error) {
+func (s okFail) add(i int, err error) {
 	if err == nil {
-		s.ok.Inc()
+		s.ok.add(i)
 	} else {
-		s.fail.Inc()
+		s.fail.add(i)
 	}
 }
 
 type handledSeries struct {
 	okFail
-	dur prometheus.Observer
+	dur *histogram
 }
 
 type taskSeries struct {
-	wait, run prometheus.Observer
-	panics    prometheus.Counter
+	wait, run *histogram
+	panics    *counter
 }
 
 type settledSeries struct {
 	okFail
-	confirm prometheus.Observer
+	confirm *histogram
 }
 
 type consumedSeries struct {
 	okFail
-	dur, size prometheus.Observer
+	dur, size *histogram
 }
 
 // Label values of result.
@@ -107,34 +98,34 @@ func New(opts Options) (*Metrics, error) {
 	m.types.max = opts.MaxEventTypes
 	m.listeners.max = opts.MaxListeners
 	cl := opts.ConstLabels
-	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: cl}, labels)
+	counter := func(name, help string, labels ...string) *family {
+		return newCounterFamily(name, help, cl, labels...)
 	}
-	histogram := func(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
-		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets, ConstLabels: cl}, labels)
+	seconds := func(name, help string, labels ...string) *family {
+		return newHistogramFamily(name, help, opts.DurationBuckets, 1e-9, cl, labels...)
 	}
-	dur, size := opts.DurationBuckets, opts.SizeBuckets
 	m.emitted = counter("nova_events_emitted_total", "Events offered to Emit, EmitAsync or Publish, by type and result (ok: accepted).", "component", "type", "result")
 	m.processed = counter("nova_events_processed_total", "Listener attempts, by listener and result.", "component", "listener", "result")
-	m.duration = histogram("nova_event_duration_seconds", "Time a listener attempt took.", dur, "component", "listener")
+	m.duration = seconds("nova_event_duration_seconds", "Time a listener attempt took.", "component", "listener")
 	m.retried = counter("nova_events_retried_total", "Retries scheduled, by listener.", "component", "listener")
 	m.deadLetters = counter("nova_dead_letters_total", "Events given up on after their retries, by listener.", "component", "listener")
 	m.dropped = counter("nova_events_dropped_total", "Events not delivered, by reason.", "component", "reason")
-	m.taskWait = histogram("nova_workerpool_task_wait_seconds", "Time a worker-pool task waited in its lane.", dur, "component", "lane")
-	m.taskRun = histogram("nova_workerpool_task_run_seconds", "Time a worker-pool task ran.", dur, "component", "lane")
+	m.taskWait = seconds("nova_workerpool_task_wait_seconds", "Time a worker-pool task waited in its lane.", "component", "lane")
+	m.taskRun = seconds("nova_workerpool_task_run_seconds", "Time a worker-pool task ran.", "component", "lane")
 	m.taskPanics = counter("nova_workerpool_task_panics_total", "Worker-pool tasks that panicked.", "component", "lane")
 	m.published = counter("nova_amqp_messages_published_total", "RabbitMQ publishes settled, by result (ok: confirmed by the broker).", "component", "result")
-	m.confirm = histogram("nova_amqp_publish_confirm_seconds", "Time from a RabbitMQ publish to its broker confirm.", dur, "component")
-	m.size = histogram("nova_amqp_message_size_bytes", "RabbitMQ message bodies on the wire, by direction (publish, consume).", size, "component", "direction")
+	m.confirm = seconds("nova_amqp_publish_confirm_seconds", "Time from a RabbitMQ publish to its broker confirm.", "component")
+	m.size = newHistogramFamily("nova_amqp_message_size_bytes", "RabbitMQ message bodies on the wire, by direction (publish, consume).", opts.SizeBuckets, 1, cl, "component", "direction")
 	m.consumed = counter("nova_amqp_messages_consumed_total", "RabbitMQ deliveries handled, by queue and result.", "component", "queue", "result")
-	m.consumeTime = histogram("nova_amqp_consume_seconds", "Time a RabbitMQ consumer's handler took on a delivery.", dur, "component", "queue")
+	m.consumeTime = seconds("nova_amqp_consume_seconds", "Time a RabbitMQ consumer's handler took on a delivery.", "component", "queue")
 	m.watched = newCollector(cl)
 
-	for _, c := range []prometheus.Collector{
+	fams := families{
 		m.emitted, m.processed, m.duration, m.retried, m.deadLetters, m.dropped,
 		m.taskWait, m.taskRun, m.taskPanics, m.published, m.confirm, m.size,
-		m.consumed, m.consumeTime, m.watched,
-	} {
+		m.consumed, m.consumeTime,
+	}
+	for _, c := range []prometheus.Collector{fams, m.watched} {
 		if err := opts.Registerer.Register(c); err != nil {
 			return nil, err
 		}
@@ -146,42 +137,42 @@ func New(opts Options) (*Metrics, error) {
 func (m *Metrics) initCaches() {
 	m.emittedC = newCache(func(k pair) okFail {
 		typ := m.typeLabel(k.b)
-		return okFail{m.emitted.WithLabelValues(k.a, typ, resultOK), m.emitted.WithLabelValues(k.a, typ, resultError)}
+		return okFail{m.emitted.counter(k.a, typ, resultOK), m.emitted.counter(k.a, typ, resultError)}
 	})
 	m.handledC = newCache(func(k pair) handledSeries {
 		l := m.listeners.admit(k.b)
 		return handledSeries{
-			okFail{m.processed.WithLabelValues(k.a, l, resultOK), m.processed.WithLabelValues(k.a, l, resultError)},
-			m.duration.WithLabelValues(k.a, l),
+			okFail{m.processed.counter(k.a, l, resultOK), m.processed.counter(k.a, l, resultError)},
+			m.duration.histogram(k.a, l),
 		}
 	})
-	m.retriedC = newCache(func(k pair) prometheus.Counter {
-		return m.retried.WithLabelValues(k.a, m.listeners.admit(k.b))
+	m.retriedC = newCache(func(k pair) *counter {
+		return m.retried.counter(k.a, m.listeners.admit(k.b))
 	})
-	m.deadC = newCache(func(k pair) prometheus.Counter {
-		return m.deadLetters.WithLabelValues(k.a, m.listeners.admit(k.b))
+	m.deadC = newCache(func(k pair) *counter {
+		return m.deadLetters.counter(k.a, m.listeners.admit(k.b))
 	})
-	m.droppedC = newCache(func(k pair) prometheus.Counter {
-		return m.dropped.WithLabelValues(k.a, k.b)
+	m.droppedC = newCache(func(k pair) *counter {
+		return m.dropped.counter(k.a, k.b)
 	})
 	m.taskC = newCache(func(k pair) taskSeries {
-		return taskSeries{m.taskWait.WithLabelValues(k.a, k.b), m.taskRun.WithLabelValues(k.a, k.b), m.taskPanics.WithLabelValues(k.a, k.b)}
+		return taskSeries{m.taskWait.histogram(k.a, k.b), m.taskRun.histogram(k.a, k.b), m.taskPanics.counter(k.a, k.b)}
 	})
-	m.sentC = newCache(func(c string) prometheus.Observer {
-		return m.size.WithLabelValues(c, "publish")
+	m.sentC = newCache(func(c string) *histogram {
+		return m.size.histogram(c, "publish")
 	})
 	m.settledC = newCache(func(c string) settledSeries {
 		return settledSeries{
-			okFail{m.published.WithLabelValues(c, resultOK), m.published.WithLabelValues(c, resultError)},
-			m.confirm.WithLabelValues(c),
+			okFail{m.published.counter(c, resultOK), m.published.counter(c, resultError)},
+			m.confirm.histogram(c),
 		}
 	})
 	m.consumedC = newCache(func(k pair) consumedSeries {
 		q := m.listeners.admit(k.b)
 		return consumedSeries{
-			okFail{m.consumed.WithLabelValues(k.a, q, resultOK), m.consumed.WithLabelValues(k.a, q, resultError)},
-			m.consumeTime.WithLabelValues(k.a, q),
-			m.size.WithLabelValues(k.a, "consume"),
+			okFail{m.consumed.counter(k.a, q, resultOK), m.consumed.counter(k.a, q, resultError)},
+			m.consumeTime.histogram(k.a, q),
+			m.size.histogram(k.a, "consume"),
 		}
 	})
 }
@@ -206,30 +197,30 @@ func (m *Metrics) typeLabel(typ string) (label string) {
 
 // EventEmitted counts nova_events_emitted_total{component,type,result}.
 func (m *Metrics) EventEmitted(component, eventType string, err error) {
-	m.emittedC.get(pair{component, eventType}).add(err)
+	m.emittedC.get(pair{component, eventType}).add(stripe(), err)
 }
 
 // EventHandled counts nova_events_processed_total{component,listener,result}
 // and observes nova_event_duration_seconds{component,listener}.
 func (m *Metrics) EventHandled(component, listenerID, _ string, d time.Duration, err error) {
-	s := m.handledC.get(pair{component, listenerID})
-	s.add(err)
-	s.dur.Observe(d.Seconds())
+	s, i := m.handledC.get(pair{component, listenerID}), stripe()
+	s.add(i, err)
+	s.dur.observe(i, int64(d))
 }
 
 // EventDropped counts nova_events_dropped_total{component,reason}.
 func (m *Metrics) EventDropped(component, reason string) {
-	m.droppedC.get(pair{component, reason}).Inc()
+	m.droppedC.get(pair{component, reason}).add(stripe())
 }
 
 // EventRetried counts nova_events_retried_total{component,listener}.
 func (m *Metrics) EventRetried(component, listenerID string) {
-	m.retriedC.get(pair{component, listenerID}).Inc()
+	m.retriedC.get(pair{component, listenerID}).add(stripe())
 }
 
 // EventDeadLettered counts nova_dead_letters_total{component,listener}.
 func (m *Metrics) EventDeadLettered(component, listenerID string) {
-	m.deadC.get(pair{component, listenerID}).Inc()
+	m.deadC.get(pair{component, listenerID}).add(stripe())
 }
 
 // QueueDepth does nothing: queue sizes are read from the components' Stats
@@ -240,26 +231,26 @@ func (m *Metrics) QueueDepth(string, string, int) {}
 // nova_workerpool_task_run_seconds{component,lane}, and counts
 // nova_workerpool_task_panics_total.
 func (m *Metrics) TaskDone(component, lane string, wait, run time.Duration, panicked bool) {
-	s := m.taskC.get(pair{component, lane})
-	s.wait.Observe(wait.Seconds())
-	s.run.Observe(run.Seconds())
+	s, i := m.taskC.get(pair{component, lane}), stripe()
+	s.wait.observe(i, int64(wait))
+	s.run.observe(i, int64(run))
 	if panicked {
-		s.panics.Inc()
+		s.panics.add(i)
 	}
 }
 
 // MessageSent observes nova_amqp_message_size_bytes{component,direction="publish"}.
 func (m *Metrics) MessageSent(component string, size int) {
-	m.sentC.get(component).Observe(float64(size))
+	m.sentC.get(component).observe(stripe(), int64(size))
 }
 
 // MessageSettled counts nova_amqp_messages_published_total{component,result}
 // and, for a confirmed publish, observes nova_amqp_publish_confirm_seconds.
 func (m *Metrics) MessageSettled(component string, d time.Duration, err error) {
-	s := m.settledC.get(component)
-	s.add(err)
+	s, i := m.settledC.get(component), stripe()
+	s.add(i, err)
 	if err == nil {
-		s.confirm.Observe(d.Seconds())
+		s.confirm.observe(i, int64(d))
 	}
 }
 
@@ -267,8 +258,8 @@ func (m *Metrics) MessageSettled(component string, d time.Duration, err error) {
 // and observes nova_amqp_consume_seconds{component,queue} and
 // nova_amqp_message_size_bytes{component,direction="consume"}.
 func (m *Metrics) MessageConsumed(component, queue string, size int, d time.Duration, err error) {
-	s := m.consumedC.get(pair{component, queue})
-	s.add(err)
-	s.dur.Observe(d.Seconds())
-	s.size.Observe(float64(size))
+	s, i := m.consumedC.get(pair{component, queue}), stripe()
+	s.add(i, err)
+	s.dur.observe(i, int64(d))
+	s.size.observe(i, int64(size))
 }
