@@ -51,10 +51,17 @@
 // # Cost
 //
 // A report is a lock-free lookup of the series already resolved for its
-// label values and one or two atomic additions, plus a histogram
-// observation for a duration: tens of nanoseconds and no allocation (see
-// BENCHMARKS.md). QueueDepth, called by the worker pool on every task,
-// does nothing; queue sizes come from Watch. Metrics starts no goroutine.
+// label values and one or two atomic additions on one of a few striped
+// cache lines (so that cores do not fight over a line), plus a bucket
+// search for a duration: a few tens of nanoseconds and no allocation (see
+// BENCHMARKS.md). Past 4,096 distinct raw label values in one family (event
+// types before they are mapped and capped, say) new values are no longer
+// cached: their reports take a lock and allocate. Components also read the
+// clock to time attempts and tasks once any Metrics is set; that is theirs
+// to pay, and on some virtual machines it costs more than the report.
+// QueueDepth, called by the worker pool on every task, does nothing; queue
+// sizes come from Watch. Values are read and summed only when Prometheus
+// scrapes. Metrics starts no goroutine.
 //
 // # Example
 //
