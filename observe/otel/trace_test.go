@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -151,8 +150,17 @@ func TestOneTraceFromEmitThroughTheBusAndRabbitMQ(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	spans := rec.Ended()
-	sort.Slice(spans, func(i, j int) bool { return spans[i].StartTime().Before(spans[j].StartTime()) })
+	// In the order they started (the recorder's), as they ended.
+	ended := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+	for _, s := range rec.Ended() {
+		ended[s.SpanContext().SpanID()] = s
+	}
+	var spans []sdktrace.ReadOnlySpan
+	for _, s := range rec.Started() {
+		if e, ok := ended[s.SpanContext().SpanID()]; ok {
+			spans = append(spans, e)
+		}
+	}
 	var lines []string
 	for _, s := range spans {
 		lines = append(lines, fmt.Sprintf("%s %s parent=%s attempt=%d status=%v", s.Name(), s.SpanKind(), s.Parent().SpanID(), attr(s, "nova.attempt").AsInt64(), s.Status().Code))
