@@ -54,6 +54,7 @@ func (k *Consumer) settle(d *Delivery, decision AckDecision, err error) {
 		k.stats.failed.Add(1)
 		if errors.Is(err, ErrMalformed) {
 			k.stats.malformed.Add(1)
+			k.c.logWarn("amqp: malformed message; dead-lettering it", "queue", k.cfg.Queue, "message_id", d.MessageID, "error", err)
 		}
 	}
 	if decision == DecideByError || decision > Reject {
