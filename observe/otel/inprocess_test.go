@@ -101,3 +101,24 @@ func TestNilEventsAndADefaultTracerDoNotPanic(t *testing.T) {
 		t.Error("wrapping a nil listener made a non-nil one")
 	}
 }
+
+func TestMiddlewareCarriesTheCallersSpanToWrappedListeners(t *testing.T) {
+	rec, tr := newRecorder(t)
+	em := emitter.New(emitter.Config{})
+	defer em.Shutdown(context.Background())
+	em.Middleware(tr.Middleware())
+	got := make(chan trace.SpanContext, 1)
+	em.Subscribe("a.b", tr.Listener()(shared.NewListener("l", func(ctx context.Context, _ shared.Event) error {
+		got <- trace.SpanContextFromContext(ctx)
+		return nil
+	})))
+	ctx, caller := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer("app").Start(context.Background(), "request")
+	if err := em.EmitAsync(ctx, shared.NewBaseEvent("1", "a.b", nil)); err != nil {
+		t.Fatal(err)
+	}
+	sc := <-got
+	caller.End()
+	if sc.TraceID() != caller.SpanContext().TraceID() {
+		t.Error("the listener's span is not in the caller's trace")
+	}
+}
