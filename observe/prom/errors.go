@@ -5,7 +5,8 @@ import "errors"
 var (
 	// ErrNoRegisterer is returned by New when Options.Registerer is nil.
 	ErrNoRegisterer = errors.New("prom: Options.Registerer is required")
-	// ErrInvalidOptions is returned by New for a negative cap.
+	// ErrInvalidOptions is returned by New for a negative cap or buckets
+	// that do not increase.
 	ErrInvalidOptions = errors.New("prom: invalid options")
 	// ErrUnsupported is returned by Watch for a value whose Stats it
 	// cannot read.

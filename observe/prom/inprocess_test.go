@@ -255,6 +255,9 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	if _, err := prom.New(prom.Options{Registerer: reg, MaxEventTypes: -1}); !errors.Is(err, prom.ErrInvalidOptions) {
 		t.Errorf("negative cap: %v", err)
 	}
+	if _, err := prom.New(prom.Options{Registerer: reg, DurationBuckets: []float64{1, 0.5}}); !errors.Is(err, prom.ErrInvalidOptions) {
+		t.Errorf("decreasing buckets: %v", err)
+	}
 	if _, err := prom.New(prom.Options{Registerer: reg}); err != nil {
 		t.Fatal(err)
 	}
@@ -279,4 +282,33 @@ func TestReportsDoNotAllocate(t *testing.T) {
 	if n != 0 {
 		t.Errorf("%v allocations per report round, want 0", n)
 	}
+}
+
+func TestHistogramBucketsAreInclusiveUpperBounds(t *testing.T) {
+	reg, m := newMetrics(t, prom.Options{DurationBuckets: []float64{0.001, 0.01}})
+	for _, d := range []time.Duration{time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond} {
+		m.EventHandled("c", "l", "t", d, nil)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "nova_event_duration_seconds" {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		var got []uint64
+		for _, b := range h.GetBucket() {
+			got = append(got, b.GetCumulativeCount())
+		}
+		if len(got) != 2 || got[0] != 1 || got[1] != 2 || h.GetSampleCount() != 3 {
+			t.Errorf("buckets %v count %d, want [1 2] 3", got, h.GetSampleCount())
+		}
+		if s := h.GetSampleSum(); s < 0.02599 || s > 0.02601 {
+			t.Errorf("sum %v, want 0.026", s)
+		}
+		return
+	}
+	t.Fatal("no nova_event_duration_seconds")
 }

@@ -1,6 +1,8 @@
 package prom
 
 import (
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -58,10 +60,10 @@ type Options struct {
 	// DefaultMaxListeners.
 	MaxListeners int
 	// DurationBuckets are the bounds of the duration histograms, in
-	// seconds. Default DefaultDurationBuckets.
+	// seconds, increasing. Default DefaultDurationBuckets.
 	DurationBuckets []float64
-	// SizeBuckets are the bounds of nova_amqp_message_size_bytes, in bytes.
-	// Default DefaultSizeBuckets.
+	// SizeBuckets are the bounds of nova_amqp_message_size_bytes, in bytes,
+	// increasing. Default DefaultSizeBuckets.
 	SizeBuckets []float64
 }
 
@@ -83,6 +85,13 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if len(o.SizeBuckets) == 0 {
 		o.SizeBuckets = DefaultSizeBuckets
+	}
+	for _, b := range [][]float64{o.DurationBuckets, o.SizeBuckets} {
+		for i := 1; i < len(b); i++ {
+			if !(b[i] > b[i-1]) {
+				return o, fmt.Errorf("%w: buckets must increase (%v)", ErrInvalidOptions, b)
+			}
+		}
 	}
 	return o, nil
 }
