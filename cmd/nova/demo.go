@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/novaevents/nova/emitter"
+	"github.com/novaevents/nova/observe/prom"
 	"github.com/novaevents/nova/shared"
 	"github.com/novaevents/nova/workerpool"
 )
@@ -29,8 +30,9 @@ var errCardDeclined = errors.New("card declined")
 type demoConfig struct {
 	orders    int
 	customers int
-	postgres  string // DSN; empty: the embedded memory store
-	amqp      string // URL; empty: no RabbitMQ part
+	postgres  string        // DSN; empty: the embedded memory store
+	amqp      string        // URL; empty: no RabbitMQ part
+	metrics   *prom.Metrics // -metrics; nil: none
 }
 
 func runDemo(ctx context.Context, args []string, out io.Writer) error {
@@ -41,14 +43,26 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&cfg.customers, "customers", 5, "number of customers placing them")
 	fs.StringVar(&cfg.postgres, "postgres", "", "keep the events in PostgreSQL at this DSN instead of in memory\n(e.g. postgres://postgres@127.0.0.1:5432/test)")
 	fs.StringVar(&cfg.amqp, "amqp", "", "also send the orders through RabbitMQ at this URL and consume them back\n(e.g. amqp://guest:guest@127.0.0.1:5672/)")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics and /debug/pprof on this address (e.g. :9090), and keep\nserving after the traffic until interrupted")
+	metricsFor := fs.Duration("metrics-for", 0, "with -metrics, stop serving after this long instead (e.g. 1m)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if cfg.orders <= 0 || cfg.customers <= 0 {
 		return fmt.Errorf("-orders and -customers must be positive")
 	}
-	d := newDemo(out)
-	return d.run(ctx, cfg)
+	if *metricsAddr == "" {
+		return newDemo(out).run(ctx, cfg)
+	}
+	srv, err := startMetrics(*metricsAddr, out)
+	if err != nil {
+		return err
+	}
+	cfg.metrics = srv.m
+	if err = newDemo(out).run(ctx, cfg); err == nil {
+		srv.hold(ctx, *metricsFor, out)
+	}
+	return errors.Join(err, srv.close())
 }
 
 // demo wires Nova's in-memory parts into a small order flow and reports what
@@ -92,10 +106,12 @@ func (d *demo) listener(id string, fn func(shared.Event) error) shared.Listener 
 
 func (d *demo) run(ctx context.Context, cfg demoConfig) error {
 	start := time.Now()
-	pool := workerpool.New(4, 256)
+	pool := workerpool.New(4, 256, cfg.poolOpts("workerpool")...)
+	cfg.watch("workerpool", pool)
 	defer pool.Close(context.Background())
 
-	em := emitter.New(emitter.Config{WorkerPool: pool, BufferSize: 512})
+	em := emitter.New(emitter.Config{WorkerPool: pool, BufferSize: 512, Metrics: cfg.hook()})
+	cfg.watch("emitter", em)
 	ds, err := openDemoStore(ctx, cfg.postgres)
 	if err != nil {
 		return err

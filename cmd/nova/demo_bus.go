@@ -55,7 +55,8 @@ type busDemo struct {
 // invalid orders, shipping's circuit opens while its carrier is down and
 // closes when it is back, the ledger is ExactlyOnce.
 func runBusDemo(ctx context.Context, cfg demoConfig, orders []Order) (*busDemo, error) {
-	pool := workerpool.New(4, 256)
+	pool := workerpool.New(4, 256, cfg.poolOpts("bus.workerpool")...)
+	cfg.watch("bus.workerpool", pool)
 	defer pool.Close(context.Background())
 
 	res := &busDemo{handled: map[string]int{}}
@@ -108,7 +109,8 @@ func runBusDemo(ctx context.Context, cfg demoConfig, orders []Order) (*busDemo, 
 		return nil, err
 	}
 
-	b := bus.New(bus.Config{WorkerPool: pool, Listeners: lm})
+	b := bus.New(bus.Config{WorkerPool: pool, Listeners: lm, Metrics: cfg.hook()})
+	cfg.watch("bus", b)
 	byCustomer := func(e shared.Event) string { return e.Metadata()["customer_id"] }
 	if err := b.CreateTopic("orders", bus.TopicConfig{Partitions: 8, OrderingKey: byCustomer, MaxConcurrency: 2}); err != nil {
 		return nil, err

@@ -43,6 +43,9 @@ func (k *Consumer) process(s *session, raw *amqp091.Delivery) bool {
 func (k *Consumer) observe(d *Delivery, took time.Duration, err error) {
 	k.stats.latency.observe(took)
 	k.metrics.EventHandled(k.cfg.Name, k.cfg.Queue, d.raw.Type, took, err)
+	if mm, ok := k.metrics.(MessageMetrics); ok {
+		mm.MessageConsumed(k.cfg.Name, k.cfg.Queue, len(d.raw.Body), took, err)
+	}
 }
 
 // settle acknowledges, retries or dead-letters d as decision and err say.
@@ -51,6 +54,7 @@ func (k *Consumer) settle(d *Delivery, decision AckDecision, err error) {
 		k.stats.failed.Add(1)
 		if errors.Is(err, ErrMalformed) {
 			k.stats.malformed.Add(1)
+			k.c.logWarn("amqp: malformed message; dead-lettering it", "queue", k.cfg.Queue, "message_id", d.MessageID, "error", err)
 		}
 	}
 	if decision == DecideByError || decision > Reject {

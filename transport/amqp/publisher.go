@@ -207,6 +207,7 @@ func (p *Publisher) PublishAsync(ctx context.Context, exchange string, msg Messa
 		req.pub.Headers[headerPublishSeq] = int64(req.r.seq)
 	}
 	p.outstanding.Add(1)
+	size := len(req.pub.Body) // req is the worker's once queued
 	err := p.enqueue(ctx, req)
 	if err != nil {
 		p.res.settle(req.r, PublishResult{}, req.r.failure(err))
@@ -216,6 +217,9 @@ func (p *Publisher) PublishAsync(ctx context.Context, exchange string, msg Messa
 	}
 	p.stats.published.Add(1)
 	p.metrics.EventEmitted(p.cfg.Name, msg.Type, nil)
+	if mm, ok := p.metrics.(MessageMetrics); ok {
+		mm.MessageSent(p.cfg.Name, size)
+	}
 	return req.r, nil
 }
 
@@ -321,6 +325,9 @@ func WaitAll(ctx context.Context, receipts ...*Receipt) error {
 
 // onSettle counts each receipt's outcome.
 func (p *Publisher) onSettle(r *Receipt, err error) {
+	if mm, ok := p.metrics.(MessageMetrics); ok {
+		mm.MessageSettled(p.cfg.Name, time.Since(r.start), err)
+	}
 	if err == nil {
 		p.stats.confirmed.Add(1)
 		p.stats.latency.observe(time.Since(r.start))
