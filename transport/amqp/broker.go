@@ -130,6 +130,11 @@ type Broker struct {
 	id  string // this broker's member ID: unique per process and broker
 	pub *Publisher
 
+	fmu        sync.Mutex       // guards sending on confirms against its close
+	followDone bool             // confirms is closed
+	confirms   chan confirmWait // followed by the confirmer goroutine
+	confirmer  chan struct{}    // closed when it ends
+
 	mu         sync.Mutex
 	closed     bool
 	partitions map[string]int // topic → partitions opened
@@ -165,14 +170,46 @@ func (c *Client) NewBroker(cfg BrokerConfig) (*Broker, error) {
 	}
 	var raw [6]byte
 	_, _ = rand.Read(raw[:])
-	return &Broker{
+	b := &Broker{
 		c:          c,
 		cfg:        cfg,
 		id:         hex.EncodeToString(raw[:]),
 		pub:        pub,
+		confirms:   make(chan confirmWait, cfg.MaxInFlight*4),
+		confirmer:  make(chan struct{}),
 		partitions: map[string]int{},
 		members:    map[string]*member{},
-	}, nil
+	}
+	go b.followConfirms()
+	return b, nil
+}
+
+// confirmWait is a publish whose outcome an AppendAsync caller waits for.
+type confirmWait struct {
+	r    *Receipt
+	done func(error)
+}
+
+// follow hands r to the confirmer goroutine, which calls done with its
+// outcome. The publisher resolves receipts in publish order, so one
+// goroutine waiting for them in turn is never held up for long.
+func (b *Broker) follow(r *Receipt, done func(error)) {
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	if b.followDone {
+		// Close has closed the publisher: every receipt is resolved.
+		done(r.Wait(context.Background()))
+		return
+	}
+	b.confirms <- confirmWait{r, done}
+}
+
+func (b *Broker) followConfirms() {
+	defer close(b.confirmer)
+	for w := range b.confirms {
+		<-w.r.Done()
+		w.done(w.r.Err())
+	}
 }
 
 // ID is this broker's member ID, unique per process: it names the queues of
@@ -338,6 +375,13 @@ func (b *Broker) Close(ctx context.Context) error {
 		}
 	}
 	if err := b.pub.Close(ctx); err != nil && !errors.Is(err, ErrClosed) {
+		errs = append(errs, err)
+	}
+	b.fmu.Lock()
+	b.followDone = true
+	close(b.confirms)
+	b.fmu.Unlock()
+	if err := waitClosed(ctx, b.confirmer); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -37,6 +37,7 @@ type cursor struct {
 	want      bool                // should consume
 	quiet     bool                // the partition closed: stop once done, for good
 	consuming bool                // a channel is open
+	releasing bool                // handing the channel back: buf is not served
 	detached  bool
 
 	wake    chan struct{} // cap 1: want changed
@@ -135,7 +136,7 @@ func (c *cursor) Next() (bus.Message, bool) {
 		c.redeliver = c.redeliver[1:]
 		return e.msg, true
 	}
-	if len(c.buf) == 0 {
+	if len(c.buf) == 0 || c.releasing {
 		return bus.Message{}, false
 	}
 	e := c.buf[0]
@@ -150,6 +151,9 @@ func (c *cursor) Backlog() int {
 	defer c.mu.Unlock()
 	if c.detached {
 		return 0
+	}
+	if c.releasing {
+		return len(c.redeliver)
 	}
 	return len(c.buf) + len(c.redeliver)
 }
@@ -336,7 +340,7 @@ func (c *cursor) run() {
 			}
 			continue
 		}
-		ch, tag, deliveries, err := c.open(gen)
+		ch, deliveries, err := c.open(gen)
 		if err != nil {
 			attempt++
 			c.p.b.logWarn("amqp: broker consume failed", "queue", c.queue, "attempt", attempt, "error", err)
@@ -357,7 +361,7 @@ func (c *cursor) run() {
 			continue
 		}
 		attempt = 0
-		c.consume(ch, tag, deliveries)
+		c.consume(ch, deliveries)
 	}
 }
 
@@ -379,23 +383,23 @@ func (c *cursor) cleanup() {
 	}
 }
 
-func (c *cursor) open(gen *connGen) (*amqp091.Channel, string, <-chan amqp091.Delivery, error) {
+func (c *cursor) open(gen *connGen) (*amqp091.Channel, <-chan amqp091.Delivery, error) {
 	ch, err := gen.conn.Channel()
 	if err != nil {
-		return nil, "", nil, err
+		return nil, nil, err
 	}
 	if err := ch.Qos(c.prefetch, 0, false); err != nil {
 		_ = ch.Close()
-		return nil, "", nil, err
+		return nil, nil, err
 	}
 	tag := "nova-" + c.p.b.id + "-" + c.queue
 	deliveries, err := ch.Consume(c.queue, tag, false, false, false, false, nil)
 	if err != nil {
 		_ = ch.Close()
-		return nil, "", nil, err
+		return nil, nil, err
 	}
 	c.setConsuming(true)
-	return ch, tag, deliveries, nil
+	return ch, deliveries, nil
 }
 
 func (c *cursor) setConsuming(v bool) {
@@ -411,9 +415,9 @@ func (c *cursor) setConsuming(v bool) {
 }
 
 // consume takes deliveries until the channel is lost, the cursor is no
-// longer wanted (it then cancels, waits for what it received to be
-// settled, and closes the channel) or it is detached.
-func (c *cursor) consume(ch *amqp091.Channel, tag string, deliveries <-chan amqp091.Delivery) {
+// longer wanted (then it hands the partition back: see release) or it is
+// detached.
+func (c *cursor) consume(ch *amqp091.Channel, deliveries <-chan amqp091.Delivery) {
 	defer c.setConsuming(false)
 	for {
 		select {
@@ -428,13 +432,7 @@ func (c *cursor) consume(ch *amqp091.Channel, tag string, deliveries <-chan amqp
 			if c.wanted() {
 				continue
 			}
-			_ = ch.Cancel(tag, false)
-			for d := range deliveries {
-				c.receive(ch, &d)
-			}
-			c.awaitSettled(ch)
-			_ = ch.Close()
-			c.lost(ch)
+			c.release(ch, deliveries)
 			return
 		case <-c.stopCh:
 			_ = ch.Close()
@@ -446,19 +444,27 @@ func (c *cursor) consume(ch *amqp091.Channel, tag string, deliveries <-chan amqp
 	}
 }
 
-// awaitSettled waits until nothing received on ch is unsettled, for at most
-// ReleaseWait, or until Detach.
-func (c *cursor) awaitSettled(ch *amqp091.Channel) {
+// release hands the partition back without ever letting two members run
+// it at once. It stops serving what it received and has not handed to the
+// bus, waits (at most ReleaseWait) until the bus settled what it has, and
+// only then closes the channel: RabbitMQ puts the unacknowledged messages
+// back, ahead of the later ones, and only now makes the next consumer of
+// the single-active-consumer queue active. A basic.cancel would activate
+// that consumer at once, while this one still runs what it holds.
+func (c *cursor) release(ch *amqp091.Channel, deliveries <-chan amqp091.Delivery) {
+	c.mu.Lock()
+	c.releasing = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.releasing = false
+		c.mu.Unlock()
+	}()
 	t := time.NewTimer(c.p.b.cfg.ReleaseWait)
 	defer t.Stop()
 	for {
 		c.mu.Lock()
 		n := 0
-		for _, e := range c.buf {
-			if e.ch == ch {
-				n++
-			}
-		}
 		for _, e := range c.inflight {
 			if e.ch == ch {
 				n++
@@ -466,19 +472,30 @@ func (c *cursor) awaitSettled(ch *amqp091.Channel) {
 		}
 		c.mu.Unlock()
 		if n == 0 {
-			return
+			break
 		}
 		select {
+		case d, ok := <-deliveries:
+			if ok {
+				c.receive(ch, &d)
+			} else {
+				deliveries = nil // the channel is gone: RabbitMQ has them back
+			}
 		case <-c.settled:
 		case <-t.C:
 			c.p.b.logWarn("amqp: handing a partition over with unsettled events", "queue", c.queue, "count", n)
-			return
+			n = 0
 		case <-c.stopCh:
-			return
+			n = 0
 		case <-c.p.b.c.closing:
-			return
+			n = 0
+		}
+		if n == 0 {
+			break
 		}
 	}
+	_ = ch.Close()
+	c.lost(ch)
 }
 
 // lost forgets the messages of ch that the bus has not taken: the broker

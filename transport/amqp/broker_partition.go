@@ -21,6 +21,8 @@ const (
 	headerAppend   = "x-nova-append"   // the append number within that partition
 )
 
+var _ bus.AsyncPartition = (*partition)(nil)
+
 // partition is one partition of a topic as this process sees it. It
 // publishes to the topic's exchange with the partition's index as routing
 // key, and bounds what this process holds of it: each appended event holds
@@ -65,22 +67,46 @@ func newPartition(b *Broker, topic string, index, capacity int) *partition {
 // RabbitMQ routed the event to a queue of another process), 0 when no
 // queue was bound: nobody anywhere subscribed.
 func (p *partition) Append(ctx context.Context, m bus.Message, wait bool) (int, error) {
-	msg, err := p.b.cfg.Events.Encode(m.Event)
+	a, consumers, r, err := p.send(ctx, m, wait)
 	if err != nil {
 		return 0, err
+	}
+	// Accepted by the pipeline: the publish is bounded by PublishTimeout
+	// from here, not by ctx.
+	return p.confirmed(a, consumers, r.Wait(context.Background()))
+}
+
+// AppendAsync is Append returning once the event is in the publish
+// pipeline; the broker's goroutine that follows confirms calls done.
+func (p *partition) AppendAsync(ctx context.Context, m bus.Message, wait bool, done func(int, error)) error {
+	a, consumers, r, err := p.send(ctx, m, wait)
+	if err != nil {
+		return err
+	}
+	p.b.follow(r, func(err error) { done(p.confirmed(a, consumers, err)) })
+	return nil
+}
+
+// send takes room for m (waiting for it if wait) and hands m to the
+// publisher. It returns m's append number, the consumers attached now and
+// the publish's receipt.
+func (p *partition) send(ctx context.Context, m bus.Message, wait bool) (uint64, int, *Receipt, error) {
+	msg, err := p.b.cfg.Events.Encode(m.Event)
+	if err != nil {
+		return 0, 0, nil, err
 	}
 	p.mu.Lock()
 	for {
 		if p.closed {
 			p.mu.Unlock()
-			return 0, bus.ErrBusClosed
+			return 0, 0, nil, bus.ErrBusClosed
 		}
 		if p.next-p.low < uint64(p.capacity) {
 			break
 		}
 		if !wait {
 			p.mu.Unlock()
-			return 0, bus.ErrBufferFull
+			return 0, 0, nil, bus.ErrBufferFull
 		}
 		ch := p.space
 		p.mu.Unlock()
@@ -88,7 +114,7 @@ func (p *partition) Append(ctx context.Context, m bus.Message, wait bool) (int, 
 		case <-ch:
 		case <-p.closedCh:
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return 0, 0, nil, ctx.Err()
 		}
 		p.mu.Lock()
 	}
@@ -116,11 +142,16 @@ func (p *partition) Append(ctx context.Context, m bus.Message, wait bool) (int, 
 		msg.Headers[headerAccepted] = m.Accepted.UnixNano()
 	}
 	r, err := p.b.pub.PublishAsync(ctx, p.b.Exchange(p.topic), msg)
-	if err == nil {
-		// Accepted by the pipeline: the publish is bounded by
-		// PublishTimeout from here, not by ctx.
-		err = r.Wait(context.Background())
+	if err != nil {
+		_, err = p.confirmed(a, 0, err)
+		return 0, 0, nil, err
 	}
+	return a, consumers, r, nil
+}
+
+// confirmed settles append a with the publish's outcome and returns what
+// Append returns.
+func (p *partition) confirmed(a uint64, consumers int, err error) (int, error) {
 	switch {
 	case err == nil:
 		p.settle(a)
@@ -131,6 +162,9 @@ func (p *partition) Append(ctx context.Context, m bus.Message, wait bool) (int, 
 	case errors.Is(err, ErrClosed):
 		p.abandon(a)
 		return 0, bus.ErrBusClosed
+	case errors.Is(err, ErrBufferFull):
+		p.abandon(a)
+		return 0, bus.ErrBufferFull
 	}
 	p.abandon(a)
 	return 0, fmt.Errorf("amqp: publish to partition %d of %q: %w", p.index, p.topic, err)
