@@ -32,6 +32,7 @@ type cursor struct {
 	buf       []*entry // received, not yet returned by Next
 	redeliver []*entry // handed back by Nack
 	inflight  map[uint64]*entry
+	acks      map[*amqp091.Channel]*chanAcks
 	seq       uint64
 	owed      map[uint64]struct{} // append numbers of this process's publishes still to settle
 	want      bool                // should consume
@@ -61,6 +62,7 @@ func newCursor(p *partition, name string, notify func(bus.Message)) (*cursor, er
 		p: p, name: name, notify: notify,
 		prefetch: min(b.cfg.Prefetch, p.capacity),
 		inflight: map[uint64]*entry{},
+		acks:     map[*amqp091.Channel]*chanAcks{},
 		owed:     map[uint64]struct{}{},
 		wake:     make(chan struct{}, 1),
 		settled:  make(chan struct{}, 1),
@@ -174,15 +176,74 @@ func (c *cursor) Ack(seq uint64) {
 		_, owed = c.owed[e.append]
 		delete(c.owed, e.append)
 	}
+	if st := c.acks[e.ch]; st != nil {
+		st.settle(e.tag)
+		st.send(e.ch, false)
+	}
 	c.mu.Unlock()
-	// On a channel lost since, the broker has requeued the message and
-	// delivers it again: the acknowledgement fails, harmlessly.
-	_ = e.ch.Ack(e.tag, false)
 	if owed {
 		c.p.settle(e.append)
 	}
 	c.signal(c.settled)
 	c.p.checkDrained()
+}
+
+// ackBatch is how many settled deliveries one channel may leave
+// unacknowledged on the broker while more are waiting to be handled: they
+// are then acknowledged with one multiple ack. When nothing received is
+// waiting, every settlement is acknowledged at once.
+const ackBatch = 32
+
+// chanAcks batches the acknowledgements of one channel. Delivery tags grow
+// by one per delivery; a multiple ack of tag t acknowledges every tag up to
+// t, so it is sent only for a prefix of tags all settled.
+type chanAcks struct {
+	delivered uint64              // highest tag received
+	contig    uint64              // every tag up to here is settled
+	acked     uint64              // every tag up to here is acknowledged on the broker
+	settled   map[uint64]struct{} // settled tags above contig
+}
+
+func (st *chanAcks) settle(tag uint64) {
+	if tag != st.contig+1 {
+		if st.settled == nil {
+			st.settled = map[uint64]struct{}{}
+		}
+		st.settled[tag] = struct{}{}
+		return
+	}
+	st.contig = tag
+	for len(st.settled) > 0 {
+		if _, ok := st.settled[st.contig+1]; !ok {
+			break
+		}
+		delete(st.settled, st.contig+1)
+		st.contig++
+	}
+}
+
+// send acknowledges the settled prefix when the batch is full, when
+// nothing else received is unsettled, or when flush is set. Called with the
+// cursor's lock held, so that acks of one channel go out in tag order.
+func (st *chanAcks) send(ch *amqp091.Channel, flush bool) {
+	if st.contig == st.acked {
+		return
+	}
+	if flush || st.contig == st.delivered || st.contig-st.acked >= ackBatch {
+		// On a channel lost since, the broker has requeued the messages
+		// and delivers them again: the acknowledgement fails, harmlessly.
+		_ = ch.Ack(st.contig, true)
+		st.acked = st.contig
+	}
+}
+
+// flushAcks acknowledges what is settled on ch before it closes.
+func (c *cursor) flushAcks(ch *amqp091.Channel) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.acks[ch]; st != nil {
+		st.send(ch, true)
+	}
 }
 
 func (c *cursor) Nack(seq uint64) {
@@ -435,6 +496,7 @@ func (c *cursor) consume(ch *amqp091.Channel, deliveries <-chan amqp091.Delivery
 			c.release(ch, deliveries)
 			return
 		case <-c.stopCh:
+			c.flushAcks(ch)
 			_ = ch.Close()
 			return
 		case <-c.p.b.c.closing:
@@ -494,6 +556,7 @@ func (c *cursor) release(ch *amqp091.Channel, deliveries <-chan amqp091.Delivery
 			break
 		}
 	}
+	c.flushAcks(ch)
 	_ = ch.Close()
 	c.lost(ch)
 }
@@ -511,6 +574,7 @@ func (c *cursor) lost(ch *amqp091.Channel) {
 	}
 	clear(c.buf[len(kept):])
 	c.buf = kept
+	delete(c.acks, ch)
 	c.mu.Unlock()
 	c.signal(c.settled)
 }
@@ -546,6 +610,12 @@ func (c *cursor) receive(ch *amqp091.Channel, d *amqp091.Delivery) {
 			e.append, e.owed = uint64(a), true
 		}
 	}
+	st := c.acks[ch]
+	if st == nil {
+		st = &chanAcks{}
+		c.acks[ch] = st
+	}
+	st.delivered = max(st.delivered, d.DeliveryTag)
 	e.msg.Seq = c.seq
 	c.seq++
 	c.buf = append(c.buf, e)

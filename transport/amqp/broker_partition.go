@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/novaevents/nova/bus"
+	"github.com/novaevents/nova/workerpool"
 )
 
 // Headers the broker adds to an event's CloudEvents message.
@@ -132,12 +133,17 @@ func (p *partition) send(ctx context.Context, m bus.Message, wait bool) (uint64,
 	p.mu.Unlock()
 
 	msg.RoutingKey = p.key
-	msg.Headers[headerOrigin] = p.origin
-	msg.Headers[headerAppend] = int64(a)
+	if plain > 0 {
+		// Only this process's plain subscriptions need to recognise it.
+		msg.Headers[headerOrigin] = p.origin
+		msg.Headers[headerAppend] = int64(a)
+	}
 	if m.Key != "" {
 		msg.Headers[headerKey] = m.Key
 	}
-	msg.Headers[headerPriority] = int32(m.Priority)
+	if m.Priority != workerpool.PriorityNormal {
+		msg.Headers[headerPriority] = int32(m.Priority)
+	}
 	if !m.Accepted.IsZero() {
 		msg.Headers[headerAccepted] = m.Accepted.UnixNano()
 	}
