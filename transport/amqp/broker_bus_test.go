@@ -228,3 +228,112 @@ func TestBrokerRetryKeepsTheMessageOnTheBroker(t *testing.T) {
 	}
 	got.wait(t, 1)
 }
+
+func TestBrokerReconnectsAndLosesNothing(t *testing.T) {
+	requireRabbitmqctl(t)
+	prefix := uniqueName(t)
+	topics := map[string]bus.TopicConfig{"orders": {Partitions: 2, OrderingKey: keyOf}}
+	a := newProcess(t, prefix, topics)
+	t.Cleanup(func() { _ = a.broker.DeleteGroup(testCtx(t, 10*time.Second), "orders", "billing") })
+	sub, group := newRecorder(), newRecorder()
+	mustSub(t)(a.bus.SubscribeE("orders", sub.listener("sub")))
+	mustSub(t)(a.bus.SubscribeGroup("orders", "billing", group.listener("billing")))
+	const n = 200
+	var receipts []*bus.PublishReceipt
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			r, err := a.bus.PublishAsync(context.Background(), "orders", placed(i, 7))
+			if err != nil {
+				t.Fatal(err)
+			}
+			receipts = append(receipts, r)
+		}
+	}
+	publish(0, n/2)
+	// The topic's exchange vanishes, then every connection drops: the
+	// broker must declare its topology again and resume consuming.
+	if err := rawChannel(t).ExchangeDelete(a.broker.Exchange("orders"), false, false); err != nil {
+		t.Fatal(err)
+	}
+	closeConnections(t, prefix+"#")
+	publish(n/2, n)
+	for i, r := range receipts {
+		if err := r.Wait(testCtx(t, 60*time.Second)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	waitDistinct := func(who string, r *recorder) {
+		deadline := time.After(60 * time.Second)
+		for {
+			r.mu.Lock()
+			got := len(r.seen)
+			r.mu.Unlock()
+			if got == n {
+				return
+			}
+			select {
+			case <-r.handled:
+			case <-deadline:
+				t.Fatalf("%s handled %d distinct events of %d", who, got, n)
+			}
+		}
+	}
+	waitDistinct("the subscriber", sub)
+	waitDistinct("the group", group)
+	if s := a.client.Stats(); s.Reconnects == 0 {
+		t.Fatal("no reconnection happened")
+	}
+}
+
+// waitHeld waits until p's member of group holds n partitions of topic
+// and returns how long that took.
+func waitHeld(t *testing.T, p *process, topic, group string, n int) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for len(amqp.HeldPartitions(p.broker, topic, group)) != n {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("holding %v, want %d partitions", amqp.HeldPartitions(p.broker, topic, group), n)
+		}
+	}
+	return time.Since(start)
+}
+
+func TestBrokerGroupRebalancesWhenMembersComeAndGo(t *testing.T) {
+	prefix := uniqueName(t)
+	topics := map[string]bus.TopicConfig{"orders": {Partitions: 4, OrderingKey: keyOf}}
+	a := newProcess(t, prefix, topics)
+	t.Cleanup(func() { _ = a.broker.DeleteGroup(testCtx(t, 10*time.Second), "orders", "billing") })
+	rec := newRecorder()
+	mustSub(t)(a.bus.SubscribeGroup("orders", "billing", rec.listener("billing")))
+	first := waitHeld(t, a, "orders", "billing", 4)
+
+	b := newProcess(t, prefix, topics)
+	sub := mustSub(t)(b.bus.SubscribeGroup("orders", "billing", rec.listener("billing")))
+	join := time.Now()
+	waitHeld(t, b, "orders", "billing", 2)
+	waitHeld(t, a, "orders", "billing", 2)
+	joined := time.Since(join)
+
+	leave := time.Now()
+	if err := sub.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	waitHeld(t, a, "orders", "billing", 4)
+	left := time.Since(leave)
+
+	// The group still delivers everything, in key order.
+	for i := range 100 {
+		if err := a.bus.Publish(context.Background(), "orders", placed(i, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec.wait(t, 100)
+	rec.check(t)
+	t.Logf("heartbeat %v, peer timeout %v: first member took its partitions in %v; a join rebalanced in %v, a leave in %v",
+		100*time.Millisecond, time.Second, first.Round(time.Millisecond), joined.Round(time.Millisecond), left.Round(time.Millisecond))
+}

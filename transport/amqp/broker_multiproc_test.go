@@ -348,6 +348,31 @@ func TestBrokerMultiProcess(t *testing.T) {
 		}
 	}
 
+	// Failover: for each partition the victim held, the time from the kill
+	// to a survivor's first handling in it.
+	partOf := func(id string) int {
+		i, _ := strconv.Atoi(strings.TrimPrefix(id, "e"))
+		return bus.PartitionFor("c"+strconv.Itoa(i%mpKeys), mpPartitions)
+	}
+	victimParts := map[int]bool{}
+	for _, h := range victim.handlings() {
+		victimParts[partOf(h.id)] = true
+	}
+	var failover time.Duration
+	for p := range victimParts {
+		firstAfter := int64(-1)
+		for _, c := range members[:2] {
+			for _, h := range c.handlings() {
+				if h.at >= killed.UnixNano() && partOf(h.id) == p && (firstAfter < 0 || h.at < firstAfter) {
+					firstAfter = h.at
+				}
+			}
+		}
+		if d := time.Duration(firstAfter - killed.UnixNano()); firstAfter > 0 && d > failover {
+			failover = d
+		}
+	}
+
 	// The subscriber: every event exactly once, in key order.
 	subFirst := map[string]int64{}
 	subDups := 0
@@ -362,8 +387,8 @@ func TestBrokerMultiProcess(t *testing.T) {
 		t.Errorf("the subscriber handled %d distinct events with %d duplicates, want %d and 0", len(subFirst), subDups, events)
 	}
 	checkKeyOrder(t, "the subscriber", subFirst)
-	t.Logf("%d events over %d keys: published in %v, all handled after %v; group duplicates %d (after the SIGKILL of %s); handled per member before the kill: %v",
-		events, mpKeys, published.Round(time.Millisecond), took.Round(time.Millisecond), dups, victim.name, before)
+	t.Logf("%d events over %d keys: published in %v, all handled after %v; group duplicates %d (after the SIGKILL of %s); handled per member before the kill: %v; failover of the %d partitions it held: %v",
+		events, mpKeys, published.Round(time.Millisecond), took.Round(time.Millisecond), dups, victim.name, before, len(victimParts), failover.Round(time.Millisecond))
 }
 
 func mpEvent(i int) shared.Event { return placed(i, mpKeys) }

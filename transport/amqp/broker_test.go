@@ -18,15 +18,15 @@ import (
 func newBroker(t testing.TB, cfg amqp.BrokerConfig) (*amqp.Broker, *amqp.Client) {
 	t.Helper()
 	requireBroker(t)
+	if cfg.Prefix == "" {
+		cfg.Prefix = uniqueName(t)
+	}
 	client, err := amqp.Dial(testCtx(t, 10*time.Second), amqp.Config{
-		URL: brokerURL(), Name: "nova-broker-test",
+		URL: brokerURL(), Name: cfg.Prefix,
 		Reconnect: amqp.Backoff{Initial: 20 * time.Millisecond, Max: 500 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
-	}
-	if cfg.Prefix == "" {
-		cfg.Prefix = uniqueName(t)
 	}
 	b, err := client.NewBroker(cfg)
 	if err != nil {
