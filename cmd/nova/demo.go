@@ -40,7 +40,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&cfg.orders, "orders", 24, "number of orders to place")
 	fs.IntVar(&cfg.customers, "customers", 5, "number of customers placing them")
 	fs.StringVar(&cfg.postgres, "postgres", "", "keep the events in PostgreSQL at this DSN instead of in memory\n(e.g. postgres://postgres@127.0.0.1:5432/test)")
-	fs.StringVar(&cfg.amqp, "amqp", "", "also send the orders through RabbitMQ at this URL and consume them back\n(e.g. amqp://guest:guest@127.0.0.1:5672/)")
+	fs.StringVar(&cfg.amqp, "amqp", "", "run the bus topics on RabbitMQ at this URL, and also send the orders through it\nas CloudEvents and consume them back (e.g. amqp://guest:guest@127.0.0.1:5672/)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

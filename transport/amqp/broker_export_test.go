@@ -15,21 +15,7 @@ func BrokerTopics(b *Broker) []string {
 
 // HeldPartitions returns the partition indexes this process's member of
 // group holds on topic.
-func HeldPartitions(b *Broker, topic, group string) []int {
-	b.mu.Lock()
-	m := b.members[topic+"\x00"+group]
-	b.mu.Unlock()
-	if m == nil {
-		return nil
-	}
-	var held []int
-	for i, c := range m.snapshot() {
-		if c.isConsuming() {
-			held = append(held, i)
-		}
-	}
-	return held
-}
+func HeldPartitions(b *Broker, topic, group string) []int { return b.Held(topic, group) }
 
 // WaitConsuming waits until every consumer of every partition b opened has
 // a channel consuming.
