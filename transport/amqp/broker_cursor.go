@@ -584,7 +584,9 @@ func (c *cursor) lost(ch *amqp091.Channel) {
 // it as malformed.
 func (c *cursor) receive(ch *amqp091.Channel, d *amqp091.Delivery) {
 	e := &entry{ch: ch, tag: d.DeliveryTag}
-	ev, err := c.p.b.cfg.Events.Decode(newDelivery(c.queue, d))
+	// Decoding only reads the delivery: no copy of its headers.
+	ev, err := c.p.b.cfg.Events.Decode(&Delivery{Queue: c.queue, Body: d.Body, ContentType: d.ContentType,
+		ContentEncoding: d.ContentEncoding, Headers: d.Headers, MessageID: d.MessageId, Type: d.Type, Timestamp: d.Timestamp})
 	if err == nil {
 		e.msg.Event = ev
 	}

@@ -42,6 +42,7 @@ type partition struct {
 	closed    bool
 	next      uint64         // next append number
 	low       uint64         // every append number below is settled
+	waiters   int            // appends waiting for room
 	remaining map[uint64]int // append number → confirm + plain cursors still to settle it
 	cursors   []*cursor
 	detached  []*cursor // detached, their goroutines maybe still running
@@ -110,14 +111,21 @@ func (p *partition) send(ctx context.Context, m bus.Message, wait bool) (uint64,
 			return 0, 0, nil, bus.ErrBufferFull
 		}
 		ch := p.space
+		p.waiters++
 		p.mu.Unlock()
+		var err error
 		select {
 		case <-ch:
 		case <-p.closedCh:
 		case <-ctx.Done():
-			return 0, 0, nil, ctx.Err()
+			err = ctx.Err()
 		}
 		p.mu.Lock()
+		p.waiters--
+		if err != nil {
+			p.mu.Unlock()
+			return 0, 0, nil, err
+		}
 	}
 	a := p.next
 	p.next++
@@ -200,8 +208,10 @@ func (p *partition) settle(a uint64) {
 			}
 			p.low++
 		}
-		close(p.space)
-		p.space = make(chan struct{})
+		if p.waiters > 0 {
+			close(p.space)
+			p.space = make(chan struct{})
+		}
 	}
 	quiesce := p.closed && len(p.remaining) == 0
 	cs := p.cursors
