@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
 	"github.com/novaevents/nova/bus"
 	"github.com/novaevents/nova/codec"
 	"github.com/novaevents/nova/listener"
@@ -336,4 +338,27 @@ func TestBrokerGroupRebalancesWhenMembersComeAndGo(t *testing.T) {
 	rec.check(t)
 	t.Logf("heartbeat %v, peer timeout %v: first member took its partitions in %v; a join rebalanced in %v, a leave in %v",
 		100*time.Millisecond, time.Second, first.Round(time.Millisecond), joined.Round(time.Millisecond), left.Round(time.Millisecond))
+}
+
+func TestBrokerMalformedMessageIsCountedNotHandled(t *testing.T) {
+	prefix := uniqueName(t)
+	topics := map[string]bus.TopicConfig{"orders": {Partitions: 1}}
+	a := newProcess(t, prefix, topics)
+	t.Cleanup(func() { _ = a.broker.DeleteGroup(testCtx(t, 10*time.Second), "orders", "billing") })
+	rec := newRecorder()
+	mustSub(t)(a.bus.SubscribeGroup("orders", "billing", rec.listener("billing")))
+	waitHeld(t, a, "orders", "billing", 1)
+	// Something that is not a CloudEvent lands in the group's queue.
+	if err := rawChannel(t).Publish("", a.broker.GroupQueue("orders", "billing", 0), false, false,
+		amqp091.Publishing{Body: []byte("not an event")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.bus.Publish(context.Background(), "orders", placed(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	rec.wait(t, 1)
+	rec.check(t)
+	if n := a.bus.Stats().Dropped[bus.DropMalformed]; n != 1 {
+		t.Fatalf("DropMalformed = %d, want 1", n)
+	}
 }
