@@ -8,7 +8,9 @@
 //
 // The suite allows asynchronous brokers: after an Append it waits for the
 // consumer's notify (up to Timeout) before it expects Next to return the
-// message.
+// message. A durable broker, whose consumer groups outlive their consumers
+// and are shared by several broker instances (processes), also runs
+// RunDurable.
 package brokertest
 
 import (
