@@ -9,12 +9,14 @@ import (
 )
 
 // Broker is the seam between the bus and where a topic's events are kept.
-// Nova's implementation is the in-memory one, NewMemoryBroker (the
-// default), which keeps them in bounded in-process rings. An external
-// broker can implement the same three interfaces, so that the bus's
+// Nova has two implementations: the in-memory one, NewMemoryBroker (the
+// default), which keeps them in bounded in-process rings, and the RabbitMQ
+// one in package transport/amqp (amqp.Broker), which takes the bus across
+// processes. Both implement the same three interfaces, so that the bus's
 // ordering, retries, deduplication, consumer groups and statistics work
-// unchanged on top of it; nothing in Nova connects the bus to a remote
-// broker today.
+// unchanged on top of them. A broker whose appends complete later (a
+// server's confirm) may also implement AsyncPartition, which PublishAsync
+// uses.
 //
 // The bus validates the messages such a broker hands it: a Message whose
 // Event Publish would have refused (nil, an empty ID or type) is

@@ -285,10 +285,20 @@ func (b *Bus) publish(ctx context.Context, topicName string, e shared.Event) err
 }
 
 func (t *topic) publish(ctx context.Context, e shared.Event) error {
+	pr, m, err := t.place(e)
+	if err != nil {
+		return err
+	}
+	n, err := pr.p.Append(ctx, m, t.cfg.Overflow == OverflowBlock)
+	return t.appended(pr, n, err)
+}
+
+// place builds e's message and picks its partition.
+func (t *topic) place(e shared.Event) (*partRef, Message, error) {
 	m := Message{Event: e, Priority: workerpool.PriorityNormal}
 	if t.cfg.OrderingKey != nil || t.cfg.Priority != nil || t.b.cfg.Priority != nil {
 		if err := t.route(e, &m); err != nil {
-			return err
+			return nil, m, err
 		}
 	}
 	var h uint32
@@ -300,8 +310,11 @@ func (t *topic) publish(ctx context.Context, e shared.Event) error {
 	if t.cfg.Retention > 0 {
 		m.Accepted = time.Now()
 	}
-	pr := &t.parts[h%uint32(len(t.parts))]
-	n, err := pr.p.Append(ctx, m, t.cfg.Overflow == OverflowBlock)
+	return &t.parts[h%uint32(len(t.parts))], m, nil
+}
+
+// appended counts the outcome of an Append to pr: n consumers, or err.
+func (t *topic) appended(pr *partRef, n int, err error) error {
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrBufferFull):

@@ -50,11 +50,18 @@
 // # The broker seam
 //
 // Partitions live behind the Broker interface (Partition, Cursor, with
-// Ack and Nack). Nova ships one implementation, the in-memory
-// MemoryBroker, which is the default. An external broker can be plugged in
-// through the same interfaces (package brokertest is the conformance suite
-// it must pass), and the bus's ordering, retries, groups and statistics
-// then work unchanged on top of it. The bus does not trust such a broker's
+// Ack and Nack). Nova ships two implementations: the in-memory
+// MemoryBroker, the default, and amqp.Broker (package transport/amqp),
+// which runs the same topics, ordering keys and consumer groups across
+// processes on RabbitMQ; its doc says what survives a broker restart, a
+// member's crash and a publisher's crash before and after the confirm.
+// Other brokers plug in through the same interfaces (package brokertest is
+// the conformance suite, with RunDurable for brokers whose consumer groups
+// outlive their members), and the bus's ordering, retries, groups and
+// statistics then work unchanged on top of them. With a remote broker,
+// Publish returns once the broker has the event (for RabbitMQ, once it
+// confirmed it), and PublishAsync keeps many publishes in flight from one
+// goroutine. The bus does not trust such a broker's
 // messages: one that Publish would have refused (a nil event, an empty ID
 // or type) is acknowledged and counted as DropMalformed, never handled.
 //

@@ -8,7 +8,9 @@
 //
 // The suite allows asynchronous brokers: after an Append it waits for the
 // consumer's notify (up to Timeout) before it expects Next to return the
-// message.
+// message. A durable broker, whose consumer groups outlive their consumers
+// and are shared by several broker instances (processes), also runs
+// RunDurable.
 package brokertest
 
 import (
@@ -365,6 +367,79 @@ func Run(t *testing.T, newBroker func(t *testing.T) bus.Broker) {
 			case <-c.notified:
 			case <-time.After(Timeout):
 				t.Fatalf("notification %d missing", i)
+			}
+		}
+	})
+}
+
+// RunDurable checks what a durable broker adds: consumer groups (consumers
+// named "group:<name>") that outlive their consumers. newBroker is called
+// twice in some subtests; the two brokers must share their storage, like
+// two processes on one RabbitMQ. Run it in addition to Run; the in-memory
+// broker, which keeps nothing past a Detach, does not.
+func RunDurable(t *testing.T, newBroker func(t *testing.T) bus.Broker) {
+	open := func(t *testing.T, b bus.Broker, capacity int) bus.Partition {
+		t.Helper()
+		p, err := b.OpenPartition(strings.ReplaceAll(t.Name(), "/", "."), 0, capacity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		return p
+	}
+	t.Run("a group keeps what is appended while no consumer is attached", func(t *testing.T) {
+		b := newBroker(t)
+		p := open(t, b, 8)
+		attach(t, p, "group:g").Detach()
+		appendN(t, p, 3)
+		c := attach(t, open(t, newBroker(t), 8), "group:g")
+		for i := range 3 {
+			m := c.next(t)
+			if m.Event.ID() != evID(i) {
+				t.Fatalf("message %d is %s, want %s", i, m.Event.ID(), evID(i))
+			}
+			c.Ack(m.Seq)
+		}
+	})
+	t.Run("what a group consumer did not settle goes to the next one", func(t *testing.T) {
+		p := open(t, newBroker(t), 8)
+		first := attach(t, p, "group:g")
+		appendN(t, p, 2)
+		m0 := first.next(t)
+		first.Ack(m0.Seq)
+		first.next(t) // taken, never settled
+		first.Detach()
+		second := attach(t, open(t, newBroker(t), 8), "group:g")
+		if m := second.next(t); m.Event.ID() != evID(1) {
+			t.Fatalf("the next consumer got %s first, want the unsettled %s", m.Event.ID(), evID(1))
+		}
+	})
+	t.Run("a group's message reaches one of its consumers", func(t *testing.T) {
+		p1, p2 := open(t, newBroker(t), 8), open(t, newBroker(t), 8)
+		a, b := attach(t, p1, "group:g"), attach(t, p2, "group:g")
+		appendN(t, p1, 4)
+		got := 0
+		deadline := time.After(Timeout)
+		for {
+			for _, c := range []*consumer{a, b} {
+				if m, ok := c.Next(); ok {
+					c.Ack(m.Seq)
+					got++
+				}
+			}
+			if got >= 4 {
+				break
+			}
+			select {
+			case <-a.notified:
+			case <-b.notified:
+			case <-deadline:
+				t.Fatalf("the group got %d of 4 messages", got)
+			}
+		}
+		for _, c := range []*consumer{a, b} {
+			if m, ok := c.Next(); ok {
+				t.Fatalf("message %s came twice", m.Event.ID())
 			}
 		}
 	})

@@ -42,7 +42,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&cfg.orders, "orders", 24, "number of orders to place")
 	fs.IntVar(&cfg.customers, "customers", 5, "number of customers placing them")
 	fs.StringVar(&cfg.postgres, "postgres", "", "keep the events in PostgreSQL at this DSN instead of in memory\n(e.g. postgres://postgres@127.0.0.1:5432/test)")
-	fs.StringVar(&cfg.amqp, "amqp", "", "also send the orders through RabbitMQ at this URL and consume them back\n(e.g. amqp://guest:guest@127.0.0.1:5672/)")
+	fs.StringVar(&cfg.amqp, "amqp", "", "run the bus topics on RabbitMQ at this URL, and also send the orders through it\nas CloudEvents and consume them back (e.g. amqp://guest:guest@127.0.0.1:5672/)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics and /debug/pprof on this address (e.g. :9090), and keep\nserving after the traffic until interrupted")
 	metricsFor := fs.Duration("metrics-for", 0, "with -metrics, stop serving after this long instead (e.g. 1m)")
 	if err := fs.Parse(args); err != nil {

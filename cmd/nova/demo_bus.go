@@ -42,6 +42,8 @@ func (o *orderLog) see(listenerID string, e shared.Event) {
 }
 
 type busDemo struct {
+	broker      string // where the topics lived: "" for memory
+	notes       []string
 	stats       bus.Stats
 	transitions []string
 	deadLetters []listener.DeadLetter
@@ -109,7 +111,23 @@ func runBusDemo(ctx context.Context, cfg demoConfig, orders []Order) (*busDemo, 
 		return nil, err
 	}
 
-	b := bus.New(bus.Config{WorkerPool: pool, Listeners: lm, Metrics: cfg.hook()})
+	bcfg := bus.Config{WorkerPool: pool, Listeners: lm, Metrics: cfg.hook()}
+	var broker *demoBroker
+	if cfg.amqp != "" {
+		// The same topics, on RabbitMQ: see demo_bus_amqp.go.
+		var err error
+		if broker, err = openDemoBroker(ctx, cfg.amqp); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err := broker.close(ctx, map[string][]string{"orders": {"fulfilment"}, "payments": nil}); err != nil {
+				res.notes = append(res.notes, "cleaning RabbitMQ up: "+err.Error())
+			}
+		}()
+		bcfg.Broker = broker.broker
+		res.broker = "RabbitMQ: topic orders is exchange " + broker.broker.Exchange("orders")
+	}
+	b := bus.New(bcfg)
 	cfg.watch("bus", b)
 	byCustomer := func(e shared.Event) string { return e.Metadata()["customer_id"] }
 	if err := b.CreateTopic("orders", bus.TopicConfig{Partitions: 8, OrderingKey: byCustomer, MaxConcurrency: 2}); err != nil {
@@ -139,6 +157,11 @@ func runBusDemo(ctx context.Context, cfg demoConfig, orders []Order) (*busDemo, 
 		}
 	}
 
+	if broker != nil {
+		if err := broker.waitGroup(ctx, "orders", "fulfilment", 8); err != nil {
+			return nil, err
+		}
+	}
 	for i, o := range orders {
 		md := map[string]string{"customer_id": o.CustomerID, "seq": strconv.Itoa(i + 1)}
 		if err := b.Publish(ctx, "orders", shared.NewBaseEventWithMetadata(o.ID, "order.placed", o, md)); err != nil {
@@ -150,6 +173,13 @@ func runBusDemo(ctx context.Context, cfg demoConfig, orders []Order) (*busDemo, 
 			if err := b.Publish(ctx, "payments", pay); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if broker != nil {
+		// On RabbitMQ a consumer group member hands its partitions back at
+		// Shutdown: let it handle the orders first.
+		if err := waitHandled(ctx, &mu, res.handled, len(orders), "picker-1", "picker-2"); err != nil {
+			return nil, err
 		}
 	}
 	if err := b.Shutdown(ctx); err != nil {
@@ -169,7 +199,11 @@ func runBusDemo(ctx context.Context, cfg demoConfig, orders []Order) (*busDemo, 
 func (r *busDemo) print(d *demo) {
 	st := r.stats
 	fmt.Fprintln(d.out, "\nBus (topics partitioned by customer)")
+	if r.broker != "" {
+		fmt.Fprintf(d.out, "  on %s\n", r.broker)
+	}
 	tw := tabwriter.NewWriter(d.out, 0, 0, 2, ' ', 0)
+
 	fmt.Fprintf(tw, "  published\t%d\t(orders, and every payment twice)\n", st.Published)
 	fmt.Fprintf(tw, "  processed\t%d\t\n", st.Processed)
 	fmt.Fprintf(tw, "  retried\t%d\t(busy gateway, carrier down, circuit open)\n", st.Retried)
@@ -186,6 +220,9 @@ func (r *busDemo) print(d *demo) {
 	}
 	tw.Flush()
 
+	for _, n := range r.notes {
+		fmt.Fprintf(d.out, "  note: %s\n", n)
+	}
 	fmt.Fprintln(d.out, "\nCircuit breaker")
 	if len(r.transitions) == 0 {
 		fmt.Fprintln(d.out, "  no transitions")

@@ -56,6 +56,13 @@
 // message that cannot be decoded, or whose event shared.Validate refuses,
 // is dead-lettered with a *[MalformedError].
 //
+// # The bus across processes
+//
+// [Client.NewBroker] returns a [Broker], a bus.Broker on RabbitMQ: the bus
+// package's topics, ordering keys and consumer groups then span processes.
+// Its doc describes the mapping to exchanges and queues, how consumer
+// groups share partitions, and what survives a crash.
+//
 // # Goroutines and shutdown
 //
 // The Client runs one supervisor per open connection, one health checker

@@ -1,0 +1,102 @@
+package amqp_test
+
+import (
+	"strings"
+	"sync"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+	"testing"
+	"time"
+
+	"github.com/novaevents/nova/bus"
+	"github.com/novaevents/nova/bus/brokertest"
+	"github.com/novaevents/nova/transport/amqp"
+)
+
+// newBroker returns a Broker on a client of its own, with names unique to
+// the test; everything it declared is deleted when the test ends.
+func newBroker(t testing.TB, cfg amqp.BrokerConfig) (*amqp.Broker, *amqp.Client) {
+	t.Helper()
+	requireBroker(t)
+	if cfg.Prefix == "" {
+		cfg.Prefix = uniqueName(t)
+	}
+	client, err := amqp.Dial(testCtx(t, 10*time.Second), amqp.Config{
+		URL: brokerURL(), Name: cfg.Prefix,
+		Reconnect: amqp.Backoff{Initial: 20 * time.Millisecond, Max: 500 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	b, err := client.NewBroker(cfg)
+	if err != nil {
+		t.Fatalf("NewBroker: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx := testCtx(t, 20*time.Second)
+		if err := b.Close(ctx); err != nil {
+			t.Errorf("broker Close: %v", err)
+		}
+		var exchanges []string
+		for _, topic := range amqp.BrokerTopics(b) {
+			exchanges = append(exchanges, b.Exchange(topic))
+		}
+		deleteExchanges(t, exchanges)
+		if err := client.Close(ctx); err != nil {
+			t.Errorf("client Close: %v", err)
+		}
+	})
+	return b, client
+}
+
+func TestBrokerConformance(t *testing.T) {
+	brokertest.Run(t, func(t *testing.T) bus.Broker {
+		b, _ := newBroker(t, amqp.BrokerConfig{})
+		return b
+	})
+}
+
+// deleteExchanges deletes exchanges through a connection of its own (the
+// test's client may be closed).
+func deleteExchanges(t testing.TB, exchanges []string) {
+	conn, err := amqp091.Dial(brokerURL())
+	if err != nil {
+		t.Logf("cleanup: %v", err)
+		return
+	}
+	defer conn.Close()
+	for _, x := range exchanges {
+		ch, err := conn.Channel()
+		if err != nil {
+			return
+		}
+		_ = ch.ExchangeDelete(x, false, false)
+		_ = ch.Close()
+	}
+}
+
+func TestBrokerDurableConformance(t *testing.T) {
+	// The brokers of one subtest share a prefix: they are two processes
+	// on one RabbitMQ.
+	prefixes := map[string]string{}
+	var mu sync.Mutex
+	brokertest.RunDurable(t, func(t *testing.T) bus.Broker {
+		mu.Lock()
+		prefix, ok := prefixes[t.Name()]
+		if !ok {
+			prefix = uniqueName(t)
+			prefixes[t.Name()] = prefix
+		}
+		mu.Unlock()
+		b, _ := newBroker(t, amqp.BrokerConfig{Prefix: prefix, Heartbeat: 50 * time.Millisecond, PeerTimeout: 500 * time.Millisecond})
+		if !ok {
+			t.Cleanup(func() {
+				topic := strings.ReplaceAll(t.Name(), "/", ".")
+				if err := b.DeleteGroup(testCtx(t, 10*time.Second), topic, "g"); err != nil {
+					t.Errorf("DeleteGroup: %v", err)
+				}
+			})
+		}
+		return b
+	})
+}
