@@ -19,10 +19,17 @@ const (
 	DefaultClaimTTL      = 5 * time.Minute
 	DefaultRetention     = 24 * time.Hour
 	DefaultPurgeInterval = time.Minute
+	DefaultHeldClaimWait = 2 * time.Second
 
 	// MaxIdempotencyKey is the longest scope, and the longest event ID, the
 	// IdempotencyStore takes, in bytes; both go into one B-tree key.
 	MaxIdempotencyKey = 1024
+)
+
+// How often Claim looks again at a claim another live holder has.
+const (
+	minHeldPoll = 5 * time.Millisecond
+	maxHeldPoll = 100 * time.Millisecond
 )
 
 // purgeBatch is how many expired records one purge statement deletes.
@@ -49,6 +56,16 @@ type IdempotencyConfig struct {
 	// keeps its queue). Default 24h.
 	Retention time.Duration
 
+	// HeldClaimWait is how long Claim waits when another live holder has
+	// the event claimed, for it to complete (Claim then returns false),
+	// give up, die or expire (Claim then takes the event). If the claim is
+	// still held after it, Claim returns an error matching ErrClaimHeld
+	// rather than false: the bus then retries the delivery later (and
+	// dead-letters it if that never works), where false would drop a copy
+	// that may be the only one left, if the holder's process is dead but
+	// PostgreSQL has not noticed yet. Default 2s; negative: do not wait.
+	HeldClaimWait time.Duration
+
 	// PurgeInterval is how often the store deletes expired records; a
 	// negative value disables it (call Purge yourself). Default 1m.
 	PurgeInterval time.Duration
@@ -70,6 +87,9 @@ func (c IdempotencyConfig) withDefaults() (IdempotencyConfig, error) {
 	}
 	if c.Retention == 0 {
 		c.Retention = DefaultRetention
+	}
+	if c.HeldClaimWait == 0 {
+		c.HeldClaimWait = DefaultHeldClaimWait
 	}
 	if c.PurgeInterval == 0 {
 		c.PurgeInterval = DefaultPurgeInterval
@@ -112,7 +132,7 @@ type IdempotencyStore struct {
 	// tests set it, to expire claims without waiting.
 	offset atomic.Int64 // microseconds
 
-	claimed, refused, takenOver, completed, released, committed, skipped atomic.Int64
+	claimed, refused, held, takenOver, completed, released, committed, skipped atomic.Int64
 
 	mu       sync.RWMutex
 	closed   bool
@@ -212,10 +232,18 @@ func (s *IdempotencyStore) keepLease(ctx context.Context, conn *pgx.Conn) {
 		if err == nil {
 			continue
 		}
-		conn.Close(context.Background())
 		if ctx.Err() != nil {
+			// Close: give the lease back before returning, so that other
+			// stores can take this one's claims as soon as Close returns.
+			// (If the connection is unusable now, its session's end frees
+			// the lock a moment later.)
+			uctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, _ = conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, s.owner)
+			conn.Close(uctx)
+			cancel()
 			return
 		}
+		conn.Close(context.Background())
 		s.cfg.Logger.Warn("nova idempotency: lease connection lost; its claims can be taken over until it is back",
 			"table", s.table, "error", err)
 		for {
@@ -326,7 +354,8 @@ const (
 	// claimTakeSQL takes over a record that has expired, or a claim whose
 	// holder's lease is gone (its advisory lock can be had), unless a
 	// transaction holds its row. It
-	// reports whether it took the record and whether a record existed.
+	// reports whether it took the record, whether a record existed, and
+	// whether that was another holder's claim (a live one, then).
 	claimTakeSQL = `WITH c AS (
 			SELECT scope, id FROM %[1]s
 			WHERE scope = $1 AND id = $2
@@ -339,7 +368,9 @@ const (
 			FROM c WHERE t.scope = c.scope AND t.id = c.id
 			RETURNING true
 		)
-		SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM %[1]s WHERE scope = $1 AND id = $2)`
+		SELECT EXISTS (SELECT 1 FROM u),
+			EXISTS (SELECT 1 FROM %[1]s WHERE scope = $1 AND id = $2),
+			EXISTS (SELECT 1 FROM %[1]s WHERE scope = $1 AND id = $2 AND NOT done AND owner <> $3)`
 
 	completeSQL = `INSERT INTO %[1]s (scope, id, done, owner, expires_at)
 		VALUES ($1, $2, true, $3, ` + nowSQL + ` + $5 * interval '1 microsecond')
@@ -360,14 +391,17 @@ func (s *IdempotencyStore) args(scope, id string, d time.Duration) []any {
 }
 
 // Claim implements bus.IdempotencyStore: it records that this store's
-// holder is handling id in scope, and reports false if id is completed
-// there (within Retention) or claimed by a holder that is alive and whose
-// claim has not expired (ClaimTTL), or if a transaction holds the record. It takes
-// over an expired record and the claim of a holder whose process died.
-// Of any number of concurrent claims of one ID, by any processes, at most
-// one returns true.
+// holder is handling id in scope. It returns true for a new event, an
+// expired record (a claim past ClaimTTL, a completion past Retention), and
+// the claim of a holder whose process died (its lease is gone). It returns
+// false if id is completed in scope, or claimed by this same holder (a
+// copy arriving while the first is handled, in this process). If another
+// live holder has it claimed, Claim waits up to HeldClaimWait for that to
+// change, and then returns an error matching ErrClaimHeld (see
+// HeldClaimWait). Of any number of concurrent claims of one ID, by any
+// processes, at most one returns true.
 //
-// Errors: ErrInvalidArgument for an empty or overlong scope or id,
+// Other errors: ErrInvalidArgument for an empty or overlong scope or id,
 // ErrClosed after Close, ErrBackend (with the cause) if the database fails,
 // the context's error if ctx ends. Nothing is recorded then.
 func (s *IdempotencyStore) Claim(ctx context.Context, scope, id string) (bool, error) {
@@ -376,34 +410,84 @@ func (s *IdempotencyStore) Claim(ctx context.Context, scope, id string) (bool, e
 	}
 	defer s.leave()
 	args := s.args(scope, id, s.cfg.ClaimTTL)
-	// A record that expires and is purged between the two statements sends
-	// us back to the INSERT; the loop is bounded since that takes a purge
-	// each time.
-	for range 8 {
-		var ok bool
-		err := s.pool.QueryRow(ctx, s.sql(claimInsertSQL), args...).Scan(&ok)
-		if err == nil {
+	var deadline time.Time
+	delay := minHeldPoll
+	for gone := 0; ; {
+		st, err := s.claimOnce(ctx, args)
+		if err != nil {
+			return false, backendError("claiming", err)
+		}
+		switch st {
+		case claimTaken:
 			s.claimed.Add(1)
 			return true, nil
-		}
-		if !isNoRows(err) {
-			return false, backendError("claiming", err)
-		}
-		var took, existed bool
-		if err := s.pool.QueryRow(ctx, s.sql(claimTakeSQL), args...).Scan(&took, &existed); err != nil {
-			return false, backendError("claiming", err)
-		}
-		if took {
+		case claimTakenOver:
 			s.claimed.Add(1)
 			s.takenOver.Add(1)
 			return true, nil
-		}
-		if existed {
+		case claimRefused:
 			s.refused.Add(1)
 			return false, nil
+		case claimGone:
+			// The record expired and was purged between our two
+			// statements: insert again. Each turn takes another purge.
+			if gone++; gone > 8 {
+				return false, backendError("claiming", errors.New("the record kept disappearing"))
+			}
+			continue
 		}
+		// claimHeld: wait for the other holder, within HeldClaimWait.
+		now := time.Now()
+		if deadline.IsZero() {
+			deadline = now.Add(s.cfg.HeldClaimWait)
+		}
+		if !now.Before(deadline) {
+			s.held.Add(1)
+			return false, fmt.Errorf("%w: scope %q, event %q", ErrClaimHeld, scope, id)
+		}
+		t := time.NewTimer(min(delay, deadline.Sub(now)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, maxHeldPoll)
 	}
-	return false, backendError("claiming", errors.New("the record kept disappearing"))
+}
+
+type claimState int
+
+const (
+	claimTaken     claimState = iota // a new record
+	claimTakenOver                   // an expired record or a dead holder's claim
+	claimRefused                     // completed, or this holder's own claim
+	claimHeld                        // another live holder's claim
+	claimGone                        // no record after all: try again
+)
+
+func (s *IdempotencyStore) claimOnce(ctx context.Context, args []any) (claimState, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, s.sql(claimInsertSQL), args...).Scan(&ok)
+	if err == nil {
+		return claimTaken, nil
+	}
+	if !isNoRows(err) {
+		return 0, err
+	}
+	var took, existed, held bool
+	if err := s.pool.QueryRow(ctx, s.sql(claimTakeSQL), args...).Scan(&took, &existed, &held); err != nil {
+		return 0, err
+	}
+	switch {
+	case took:
+		return claimTakenOver, nil
+	case held:
+		return claimHeld, nil
+	case existed:
+		return claimRefused, nil
+	}
+	return claimGone, nil
 }
 
 // Complete implements bus.IdempotencyStore: it records id as handled in
@@ -462,6 +546,7 @@ type IdempotencyStats struct {
 	Claimed   int64 // claims that returned true
 	TakenOver int64 // of those, claims of an expired record or a dead holder's claim
 	Refused   int64 // claims that returned false: duplicates suppressed
+	Held      int64 // claims that returned ErrClaimHeld after HeldClaimWait
 	Completed int64 // Complete calls that succeeded
 	Released  int64 // Release calls that succeeded
 	Committed int64 // Transactional calls whose transaction committed
@@ -471,7 +556,7 @@ type IdempotencyStats struct {
 // Stats returns a copy of the store's counters.
 func (s *IdempotencyStore) Stats() IdempotencyStats {
 	return IdempotencyStats{
-		Claimed: s.claimed.Load(), TakenOver: s.takenOver.Load(), Refused: s.refused.Load(),
+		Claimed: s.claimed.Load(), TakenOver: s.takenOver.Load(), Refused: s.refused.Load(), Held: s.held.Load(),
 		Completed: s.completed.Load(), Released: s.released.Load(),
 		Committed: s.committed.Load(), Skipped: s.skipped.Load(),
 	}

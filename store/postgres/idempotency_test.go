@@ -58,16 +58,27 @@ func mustClaim(t *testing.T, s *postgres.IdempotencyStore, scope, id string, wan
 	}
 }
 
+// mustBeHeld claims id and expects ErrClaimHeld.
+func mustBeHeld(t *testing.T, s *postgres.IdempotencyStore, scope, id string) {
+	t.Helper()
+	if ok, err := s.Claim(context.Background(), scope, id); ok || !errors.Is(err, postgres.ErrClaimHeld) {
+		t.Fatalf("Claim(%q, %q) = %v, %v; want ErrClaimHeld", scope, id, ok, err)
+	}
+}
+
+// noWait makes Claim answer at once for a claim another live holder has.
+var noWait = postgres.IdempotencyConfig{HeldClaimWait: -1}
+
 func TestIdempotencyLifecycle(t *testing.T) {
 	ctx := context.Background()
 	schema := newSchema(t)
-	a := newIdem(t, schema, postgres.IdempotencyConfig{})
-	b := newIdem(t, schema, postgres.IdempotencyConfig{})
+	a := newIdem(t, schema, noWait)
+	b := newIdem(t, schema, noWait)
 
-	t.Run("a claim is refused to every holder until it is completed, and stays refused", func(t *testing.T) {
+	t.Run("a claim is refused to its holder and held against others until completed, then refused to all", func(t *testing.T) {
 		mustClaim(t, a, "s", "e1", true)
 		mustClaim(t, a, "s", "e1", false)
-		mustClaim(t, b, "s", "e1", false)
+		mustBeHeld(t, b, "s", "e1")
 		if err := a.Complete(ctx, "s", "e1"); err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +107,7 @@ func TestIdempotencyLifecycle(t *testing.T) {
 		if err := b.Release(ctx, "s", "e4"); err != nil {
 			t.Fatal(err)
 		}
-		mustClaim(t, b, "s", "e4", false)
+		mustBeHeld(t, b, "s", "e4")
 	})
 	t.Run("complete without a claim records the event", func(t *testing.T) {
 		if err := b.Complete(ctx, "s", "e5"); err != nil {
@@ -109,6 +120,9 @@ func TestIdempotencyLifecycle(t *testing.T) {
 	})
 	if got := a.Stats(); got.Claimed != 5 || got.Refused != 3 || got.Completed != 2 || got.Released != 2 {
 		t.Errorf("a.Stats() = %+v", got)
+	}
+	if got := b.Stats(); got.Held != 2 {
+		t.Errorf("b.Stats() = %+v, want 2 held", got)
 	}
 }
 
@@ -214,7 +228,7 @@ func TestIdempotencyRefusesBadInput(t *testing.T) {
 func TestIdempotencyExpiry(t *testing.T) {
 	ctx := context.Background()
 	schema := newSchema(t)
-	cfg := postgres.IdempotencyConfig{ClaimTTL: time.Minute, Retention: time.Hour, PurgeInterval: -1}
+	cfg := postgres.IdempotencyConfig{ClaimTTL: time.Minute, Retention: time.Hour, PurgeInterval: -1, HeldClaimWait: -1}
 	a := newIdem(t, schema, cfg)
 	b := newIdem(t, schema, cfg)
 
@@ -226,13 +240,13 @@ func TestIdempotencyExpiry(t *testing.T) {
 
 	t.Run("a live holder's claim holds until its TTL", func(t *testing.T) {
 		postgres.AdvanceClock(b, 59*time.Second)
-		mustClaim(t, b, "s", "claimed", false)
+		mustBeHeld(t, b, "s", "claimed")
 	})
 	t.Run("after its TTL a live holder's claim can be taken over, once", func(t *testing.T) {
 		postgres.AdvanceClock(b, 2*time.Second)
 		mustClaim(t, b, "s", "claimed", true)
 		mustClaim(t, b, "s", "claimed", false)
-		mustClaim(t, a, "s", "claimed", false)
+		mustBeHeld(t, a, "s", "claimed")
 		if got := b.Stats().TakenOver; got != 1 {
 			t.Errorf("TakenOver = %d, want 1", got)
 		}
@@ -268,19 +282,76 @@ func TestIdempotencyExpiry(t *testing.T) {
 
 func TestIdempotencyDeadHolder(t *testing.T) {
 	schema := newSchema(t)
-	a := newIdem(t, schema, postgres.IdempotencyConfig{})
-	b := newIdem(t, schema, postgres.IdempotencyConfig{})
+	a := newIdem(t, schema, noWait)
+	b := newIdem(t, schema, noWait)
 	mustClaim(t, a, "s", "e", true)
-	mustClaim(t, b, "s", "e", false)
-	// Close drops the lease, as a dead process's connection does: the claim
-	// can be taken over at once, long before its TTL.
+	mustBeHeld(t, b, "s", "e")
+	// Close gives the lease back, as a dead process's session does: the
+	// claim can be taken over at once, long before its TTL. (Close returns
+	// once the lock is free; a killed process's is freed a moment after its
+	// connection closes, which HeldClaimWait covers: see the crash tests.)
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
 	mustClaim(t, b, "s", "e", true)
-	if got := b.Stats(); got.TakenOver != 1 || got.Refused != 1 {
+	if got := b.Stats(); got.TakenOver != 1 || got.Held != 1 {
 		t.Errorf("b.Stats() = %+v", got)
 	}
+}
+
+// A claimer that finds another live holder's claim waits for it to change.
+func TestIdempotencyHeldClaimWait(t *testing.T) {
+	ctx := context.Background()
+	schema := newSchema(t)
+	waiting := postgres.IdempotencyConfig{HeldClaimWait: 30 * time.Second}
+	cases := []struct {
+		name string
+		then func(a *postgres.IdempotencyStore, scope string) error
+		want bool
+	}{
+		{"the holder completes: false", func(a *postgres.IdempotencyStore, scope string) error { return a.Complete(ctx, scope, "e") }, false},
+		{"the holder releases: true", func(a *postgres.IdempotencyStore, scope string) error { return a.Release(ctx, scope, "e") }, true},
+		{"the holder dies: true", func(a *postgres.IdempotencyStore, _ string) error { return a.Close() }, true},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			scope := fmt.Sprint("s", i)
+			a := newIdem(t, schema, noWait)
+			b := newIdem(t, schema, waiting)
+			mustClaim(t, a, scope, "e", true)
+			got := make(chan error, 1)
+			go func() {
+				ok, err := b.Claim(ctx, scope, "e")
+				if err == nil && ok != c.want {
+					err = fmt.Errorf("Claim = %v, want %v", ok, c.want)
+				}
+				got <- err
+			}()
+			// Whether b is already waiting or not yet asking, the answer is
+			// the same.
+			if err := c.then(a, scope); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-got; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	t.Run("a cancelled wait returns the context's error", func(t *testing.T) {
+		a := newIdem(t, schema, noWait)
+		b := newIdem(t, schema, waiting)
+		mustClaim(t, a, "c", "e", true)
+		cctx, cancel := context.WithCancel(ctx)
+		got := make(chan error, 1)
+		go func() {
+			_, err := b.Claim(cctx, "c", "e")
+			got <- err
+		}()
+		cancel()
+		if err := <-got; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Claim = %v, want context.Canceled", err)
+		}
+	})
 }
 
 func TestIdempotencyConcurrentClaimsHaveOneWinner(t *testing.T) {
@@ -290,7 +361,7 @@ func TestIdempotencyConcurrentClaimsHaveOneWinner(t *testing.T) {
 		ids     = 50
 	)
 	schema := newSchema(t)
-	cfg := postgres.IdempotencyConfig{ClaimTTL: time.Minute}
+	cfg := postgres.IdempotencyConfig{ClaimTTL: time.Minute, HeldClaimWait: -1}
 	var ss []*postgres.IdempotencyStore
 	for range stores {
 		ss = append(ss, newIdem(t, schema, cfg))
@@ -307,6 +378,9 @@ func TestIdempotencyConcurrentClaimsHaveOneWinner(t *testing.T) {
 					for i := range ids {
 						id := fmt.Sprint("e", i)
 						ok, err := claim(s, id)
+						if errors.Is(err, postgres.ErrClaimHeld) {
+							continue // another holder won it
+						}
 						if err != nil {
 							t.Error(err)
 							return
