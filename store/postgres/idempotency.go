@@ -117,8 +117,13 @@ func (c IdempotencyConfig) withDefaults() (IdempotencyConfig, error) {
 // on any other store may take the dead holder's claims over, without
 // waiting for ClaimTTL.
 //
+// The lease needs a real session: behind a pooler in transaction mode
+// (PgBouncer's pool_mode=transaction) advisory locks do not hold, so
+// point the pool at PostgreSQL itself, or at a session-mode pool.
+//
 // Costs: Claim of a new event is one INSERT; of a known one, a second
-// statement. Complete and Release are one statement each. The store keeps
+// statement, and Claim of an event another live holder has waits up to
+// HeldClaimWait, polling. Complete and Release are one statement each. The store keeps
 // one connection outside the pool (the lease) and starts two goroutines:
 // one that watches the lease and reconnects it with backoff, and one that
 // deletes expired records every PurgeInterval. Close stops both.
