@@ -352,8 +352,17 @@ func (s *IdempotencyStore) begin(ctx context.Context, scope, id string) error {
 const (
 	nowSQL = `(now() + $4 * interval '1 microsecond')`
 
+	// asyncCommitSQL, scanned as a table, turns synchronous_commit off for
+	// the statement's own transaction. Claims and releases commit without
+	// waiting for their WAL flush: if PostgreSQL crashes before the flush,
+	// the claim is lost, which changes nothing, since the crash ends every
+	// session, so every holder's lease, and makes every claim up for
+	// taking over anyway. Completions and Transactional commits keep the
+	// server's setting: they are the records that must survive.
+	asyncCommitSQL = `(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`
+
 	claimInsertSQL = `INSERT INTO %[1]s (scope, id, done, owner, expires_at)
-		VALUES ($1, $2, false, $3, ` + nowSQL + ` + $5 * interval '1 microsecond')
+		SELECT $1, $2, false, $3, ` + nowSQL + ` + $5 * interval '1 microsecond' FROM ` + asyncCommitSQL + `
 		ON CONFLICT (scope, id) DO NOTHING RETURNING true`
 
 	// claimTakeSQL takes over a record that has expired, or a claim whose
@@ -370,7 +379,7 @@ const (
 		), u AS (
 			UPDATE %[1]s t SET done = false, owner = $3,
 				expires_at = ` + nowSQL + ` + $5 * interval '1 microsecond'
-			FROM c WHERE t.scope = c.scope AND t.id = c.id
+			FROM c, ` + asyncCommitSQL + ` WHERE t.scope = c.scope AND t.id = c.id
 			RETURNING true
 		)
 		SELECT EXISTS (SELECT 1 FROM u),
@@ -382,7 +391,8 @@ const (
 		ON CONFLICT (scope, id) DO UPDATE SET done = true, expires_at = EXCLUDED.expires_at`
 
 	// Only the holder's own claim goes; a completion never does.
-	releaseSQL = `DELETE FROM %[1]s WHERE scope = $1 AND id = $2 AND owner = $3 AND NOT done`
+	releaseSQL = `DELETE FROM %[1]s USING ` + asyncCommitSQL + `
+		WHERE scope = $1 AND id = $2 AND owner = $3 AND NOT done`
 
 	purgeSQL = `DELETE FROM %[1]s WHERE ctid = ANY (ARRAY(
 		SELECT ctid FROM %[1]s WHERE expires_at <= (now() + $1 * interval '1 microsecond')
