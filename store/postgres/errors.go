@@ -27,6 +27,11 @@ var (
 // (a nil pool, a DSN that does not parse).
 var ErrConfig = errors.New("postgres: invalid configuration")
 
+// ErrClaimHeld is returned by IdempotencyStore.Claim when another holder,
+// alive as far as PostgreSQL knows, kept the event claimed for
+// IdempotencyConfig.HeldClaimWait: the caller should try again later.
+var ErrClaimHeld = errors.New("postgres: event claimed by another live holder")
+
 // backendError wraps an error of PostgreSQL or pgx so that it matches
 // store.ErrBackend as well as its cause, and names the call that failed. A
 // context error (pgx's errors for a cancelled query match it) is returned
