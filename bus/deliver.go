@@ -60,14 +60,10 @@ func (ln *lane) process(j job) (finished bool) {
 	return ln.follow(j, mb, v)
 }
 
-// follow does what the verdict v on j's failed attempt says. AtMostOnce
-// topics never retry: there the verdict's error is given up at once. It
-// reports whether j is finished.
+// follow does what the verdict v on j's failed attempt says (on an
+// AtMostOnce topic the route never says retry). It reports whether j is
+// finished.
 func (ln *lane) follow(j job, mb *member, v listener.Verdict) bool {
-	if ln.t.cfg.DeliveryMode == AtMostOnce {
-		ln.deadLetter(j, mb, mb.sp.listener.ID(), j.attempts, false, v.Err)
-		return true
-	}
 	if v.Retry {
 		ln.cnt.retried.Add(1)
 		j.attempts = v.Next - 1 // the same number again after an attempt the breaker refused
@@ -107,10 +103,13 @@ type member struct {
 // route returns sp's route for topic t.
 func (b *Bus) route(t *topic, sp *spec) (*listener.Route, error) {
 	rc := listener.RouteConfig{
-		RetryPolicy: t.cfg.RetryPolicy,
-		DeadLetter:  t.cfg.DeadLetter,
-		Timeout:     t.cfg.HandlerTimeout,
-		Component:   b.name,
+		Policy: listener.Policy{
+			RetryPolicy: t.cfg.RetryPolicy,
+			DeadLetter:  t.cfg.DeadLetter,
+			Timeout:     t.cfg.HandlerTimeout,
+		},
+		Once:      t.cfg.DeliveryMode == AtMostOnce,
+		Component: b.name,
 	}
 	if b.metrics != nil {
 		rc.Metrics = b.metrics

@@ -463,9 +463,9 @@ func (e *Emitter) call(ctx context.Context, en *entry, ev shared.Event, async bo
 // giveUp dead-letters ev for en as the verdict v says and returns the
 // listener's error.
 func (e *Emitter) giveUp(en *entry, ev shared.Event, v listener.Verdict) error {
-	if en.rt.Registered() {
-		// A listener that is not registered has no dead letters with the
-		// emitter: its error goes back to the caller (or OnAsyncError).
+	if e.cfg.Policy != nil || en.rt.Registered() {
+		// Without a Policy, a listener that is not registered has no dead
+		// letters: its error goes back to the caller (or OnAsyncError).
 		en.rt.DeadLetter(ev, v.GiveUp)
 	}
 	if v.GiveUp.Attempts <= 1 && !v.GiveUp.Exhausted {

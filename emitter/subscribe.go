@@ -136,14 +136,17 @@ func (e *Emitter) Middleware(mws ...shared.Middleware) {
 // recovery) around every listener, present and future. The first one given
 // is the outermost.
 // route returns the route of h, a subscription's wrapped listener, to the
-// listener manager. A listener not registered there is tried once and its
-// failure returned to the caller: nothing is dead-lettered.
+// listener manager, with Config.Policy for when it is not registered
+// there (without one: tried once, its failure returned to the caller,
+// nothing dead-lettered).
 func (e *Emitter) route(h shared.Listener) (*listener.Route, error) {
-	return e.lm.Route(h, listener.RouteConfig{
-		RetryPolicy: listener.RetryPolicy{MaxAttempts: 1},
-		Metrics:     e.cfg.Metrics,
-		Component:   e.name,
-	})
+	rc := listener.RouteConfig{Metrics: e.cfg.Metrics, Component: e.name}
+	if p := e.cfg.Policy; p != nil {
+		rc.Policy = *p
+	} else {
+		rc.RetryPolicy.MaxAttempts = 1
+	}
+	return e.lm.Route(h, rc)
 }
 
 func (e *Emitter) WrapListeners(mws ...shared.ListenerMiddleware) {
@@ -169,3 +172,8 @@ func (e *Emitter) WrapListeners(mws ...shared.ListenerMiddleware) {
 	t.patterns = rewrap(t.patterns)
 	e.table.Store(t)
 }
+
+// Listeners returns the listener manager that runs this emitter's attempts
+// and holds its dead letters (list, inspect and redrive them there):
+// Config.Listeners, or the emitter's own, stopped by Shutdown.
+func (e *Emitter) Listeners() *listener.Manager { return e.lm }

@@ -113,7 +113,7 @@ func attempt(m *listener.Manager, ctx context.Context, l shared.Listener, e shar
 // giveUp gives e up for l through a route whose own policy keeps dead
 // letters.
 func giveUp(m *listener.Manager, l shared.Listener, e shared.Event, err error) {
-	rt, rerr := m.Route(l, listener.RouteConfig{DeadLetter: listener.DeadLetterConfig{Enabled: true}})
+	rt, rerr := m.Route(l, listener.RouteConfig{Policy: listener.Policy{DeadLetter: listener.DeadLetterConfig{Enabled: true}}})
 	if rerr != nil {
 		return
 	}

@@ -9,20 +9,30 @@ import (
 	"github.com/novaevents/nova/shared"
 )
 
-// RouteConfig is what a dispatcher (the emitter, the bus, a transport's
-// consumer) tells the Manager about one subscriber when it takes a Route.
-// Its zero value is a listener tried up to three times (the zero
-// RetryPolicy) whose given-up events are discarded and counted.
-type RouteConfig struct {
+// Policy is a dispatcher's policy for the listeners that are not
+// registered with its Manager (a bus topic's, an emitter's). Its zero value
+// tries a listener up to three times (the zero RetryPolicy) and discards,
+// counted, the events it gives up on.
+type Policy struct {
 	// RetryPolicy and DeadLetter govern the listener while it is not
-	// registered with the Manager (a bus topic's policies); a registration
-	// replaces them. DeadLetter.Handler needs DeadLetter.Enabled.
+	// registered; a registration replaces them. DeadLetter.Handler needs
+	// DeadLetter.Enabled.
 	RetryPolicy RetryPolicy
 	DeadLetter  DeadLetterConfig
 	// Timeout bounds every attempt, registered or not (a bus topic's
 	// HandlerTimeout); when a registration has a Timeout too, the shorter
 	// applies. Both follow the rule of shared.HandleWithin. 0: none.
 	Timeout time.Duration
+}
+
+// RouteConfig is what a dispatcher (the emitter, the bus, a transport's
+// consumer) tells the Manager about one subscriber when it takes a Route.
+type RouteConfig struct {
+	Policy
+	// Once says the dispatcher never retries (an AtMostOnce topic): every
+	// failed attempt is given up at once, whatever the policy in force
+	// says, not counted as exhausted.
+	Once bool
 	// Metrics and Component receive the attempts, retries and dead letters
 	// of the route when the Manager has no Metrics of its own. A Manager's
 	// Metrics is used instead, so one Metrics handed to both a dispatcher
@@ -50,7 +60,8 @@ type Route struct {
 	l     shared.Listener
 	id    string
 	limit time.Duration // RouteConfig.Timeout
-	fb    *reg          // the policy while l is not registered
+	once  bool
+	fb    *reg // the policy while l is not registered
 	h     hooks
 	state atomic.Pointer[routeState]
 }
@@ -108,7 +119,7 @@ func (m *Manager) Route(l shared.Listener, cfg RouteConfig) (*Route, error) {
 		return nil, &ConfigError{"Timeout", "negative"}
 	}
 	id := l.ID()
-	rt := &Route{m: m, l: l, id: id, limit: cfg.Timeout, h: m.hooks()}
+	rt := &Route{m: m, l: l, id: id, limit: cfg.Timeout, once: cfg.Once, h: m.hooks()}
 	if rt.h.metrics == nil {
 		rt.h = hooks{cfg.Metrics, cfg.Component}
 	}
@@ -212,6 +223,9 @@ func (rt *Route) Decide(e shared.Event, n int, err error) Verdict {
 }
 
 func (rt *Route) decide(r *reg, e shared.Event, n int, err error) Verdict {
+	if rt.once {
+		return Verdict{Err: err, GiveUp: r.giveUp(rt.id, e, n, err, false)}
+	}
 	v := r.next(n, err)
 	if !v.retry {
 		return Verdict{Err: err, GiveUp: r.giveUp(rt.id, e, n, v.cause, v.exhausted)}
