@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/novaevents/nova/internal/delay"
+	"github.com/novaevents/nova/listener"
 	"github.com/novaevents/nova/shared"
 	"github.com/novaevents/nova/workerpool"
 )
@@ -44,7 +45,8 @@ type Bus struct {
 
 	delay   *delay.Queue
 	rescue  *rescuer
-	dead    *deadLetters
+	lm      *listener.Manager // Config.Listeners, or the bus's own
+	ownsLM  bool
 	runCtx  context.Context // handlers' context; cancelled when Shutdown ends
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when Shutdown has finished
@@ -82,7 +84,11 @@ func New(cfg Config) *Bus {
 	b.done = make(chan struct{})
 	b.delay = delay.New()
 	b.rescue = newRescuer(b)
-	b.dead = newDeadLetters(b)
+	b.lm = cfg.Listeners
+	if b.lm == nil {
+		b.lm = listener.NewManager(listener.ManagerConfig{Name: b.name, Logger: cfg.Logger})
+		b.ownsLM = true
+	}
 	return b
 }
 
@@ -97,7 +103,6 @@ type topic struct {
 	consumers map[string]*consumer // under b.mu, keyed by consumerKey
 	retired   counters             // of consumers removed from this topic
 	deleted   atomic.Bool
-	dlQueued  atomic.Int64 // dead letters waiting for this topic's handler
 }
 
 // partRef is one partition and its publish counter, padded so that

@@ -339,9 +339,13 @@ func TestDeadLetterQueueOverflowIsCounted(t *testing.T) {
 			mustPublish(t, b, "t", shared.NewBaseEvent(evID(i), "x", nil))
 		}
 		synctest.Wait()
-		// One call running, two queued, two skipped.
-		if got := b.Stats().Dropped[bus.DropDeadLetterOverflow]; got != 2 {
-			t.Errorf("overflow drops = %d, want 2", got)
+		// One call running, two queued, two not handed to the handler:
+		// all five are in the dead-letter store.
+		if got := b.Listeners().Stats().DeadLetterHandlerOverflow; got != 2 {
+			t.Errorf("handler overflow = %d, want 2", got)
+		}
+		if got := b.Listeners().Stats().DeadLettersStored; got != 5 {
+			t.Errorf("stored = %d, want 5", got)
 		}
 		close(release)
 		shutdown(t, b)

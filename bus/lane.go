@@ -17,14 +17,14 @@ type consumer struct {
 	name    string // the broker's consumer name
 	group   string // "" for a plain subscription
 	scope   string // the idempotency scope: topic and consumer
-	members atomic.Pointer[[]*spec]
+	members atomic.Pointer[[]*member]
 	rr      atomic.Uint32
 	lanes   []*lane
 }
 
 // pick returns the member that handles the next attempt: round robin over
 // the current members, nil if there are none.
-func (c *consumer) pick() *spec {
+func (c *consumer) pick() *member {
 	ms := *c.members.Load()
 	switch len(ms) {
 	case 0:

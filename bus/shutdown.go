@@ -93,7 +93,9 @@ wait:
 	for _, fn := range b.delay.Close() {
 		fn()
 	}
-	err = errors.Join(err, b.dead.shutdown(ctx))
+	if b.ownsLM {
+		err = errors.Join(err, b.lm.Stop(ctx))
+	}
 	err = errors.Join(err, b.rescue.shutdown(ctx))
 	if b.ownsPool {
 		err = errors.Join(err, b.pool.Close(ctx))
@@ -114,8 +116,10 @@ func (b *Bus) waitLeftovers(ctx context.Context) error {
 	if err := waitDone(ctx, b.rescue.done); err != nil {
 		return err
 	}
-	if err := waitDone(ctx, b.dead.done); err != nil {
-		return err
+	if b.ownsLM {
+		if err := b.lm.Stop(ctx); err != nil {
+			return err
+		}
 	}
 	if b.ownsPool {
 		return b.pool.Close(ctx)

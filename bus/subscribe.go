@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/novaevents/nova/listener"
 	"github.com/novaevents/nova/shared"
 	"github.com/novaevents/nova/workerpool"
 )
@@ -16,7 +15,6 @@ type spec struct {
 	group    string // "" for a plain subscription
 	listener shared.Listener
 	sub      *shared.BaseSubscription
-	bind     *listener.Binding // its registration with Config.Listeners; nil without a manager
 }
 
 func (sp *spec) matches(topic string) bool {
@@ -113,9 +111,6 @@ func (b *Bus) subscribe(sp *spec) (shared.Subscription, error) {
 			return nil, err
 		}
 	}
-	if lm := b.cfg.Listeners; lm != nil {
-		sp.bind = lm.Bind(sp.listener.ID()) // one lookup per subscription, not per event
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closing {
@@ -160,12 +155,17 @@ func (b *Bus) unsubscribe(sp *spec) {
 // of its group's consumer.
 func (b *Bus) attachLocked(t *topic, sp *spec) error {
 	key := sp.consumerKey()
+	rt, err := b.route(t, sp)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSubscription, err)
+	}
+	mb := &member{sp: sp, rt: rt}
 	if c := t.consumers[key]; c != nil {
-		ms := append(slices.Clone(*c.members.Load()), sp)
+		ms := append(slices.Clone(*c.members.Load()), mb)
 		c.members.Store(&ms)
 		return nil
 	}
-	c, err := b.newConsumer(t, key, sp)
+	c, err := b.newConsumer(t, key, mb)
 	if err != nil {
 		return err
 	}
@@ -175,9 +175,9 @@ func (b *Bus) attachLocked(t *topic, sp *spec) error {
 
 // newConsumer makes sp's consumer on t, with sp as its first member before
 // any message can reach it.
-func (b *Bus) newConsumer(t *topic, key string, sp *spec) (*consumer, error) {
-	c := &consumer{t: t, name: key, group: sp.group, scope: t.name + "\x00" + key}
-	first := []*spec{sp}
+func (b *Bus) newConsumer(t *topic, key string, mb *member) (*consumer, error) {
+	c := &consumer{t: t, name: key, group: mb.sp.group, scope: t.name + "\x00" + key}
+	first := []*member{mb}
 	c.members.Store(&first)
 	c.lanes = make([]*lane, len(t.parts))
 	for i := range t.parts {
@@ -208,7 +208,7 @@ func (b *Bus) detachLocked(t *topic, sp *spec, reason DropReason) {
 	if c == nil {
 		return
 	}
-	ms := slices.DeleteFunc(slices.Clone(*c.members.Load()), func(x *spec) bool { return x == sp })
+	ms := slices.DeleteFunc(slices.Clone(*c.members.Load()), func(x *member) bool { return x.sp == sp })
 	c.members.Store(&ms)
 	if len(ms) == 0 {
 		b.removeConsumerLocked(t, key, c, reason)

@@ -71,17 +71,24 @@ type Config struct {
 	// recovered and counted in Stats.HookPanics. Default: the error is
 	// counted in Stats and logged at debug level if Logger is set.
 	OnAsyncError func(shared.Event, error)
-	// Listeners applies the policies registered with a listener manager
-	// (retries with backoff, circuit breaker, timeout, concurrency limit,
-	// dead letters) to the listeners registered there; other listeners are
-	// called once, as without a manager. Emit makes the first attempt on
-	// every listener, then waits out the retries of those that failed,
-	// different listeners' side by side (Binding.HandleFirst), and returns
-	// their final errors. EmitAsync makes one attempt per drainer and schedules the
-	// next on the manager's delay queue, so no pool worker waits out a
-	// backoff; Shutdown waits for those retries. Stop the manager after the
-	// emitter's Shutdown. Default: none.
+	// Listeners runs every attempt (see listener.Route): the policies
+	// registered there (retries with backoff, circuit breaker, timeout,
+	// concurrency limit, dead letters) apply to the listeners registered
+	// there, Policy to the others. Emit makes the first attempt on every
+	// listener, then waits out the retries of those that failed, different
+	// listeners' side by side, and returns their final errors. EmitAsync
+	// makes one attempt per drainer and waits out the delay on the
+	// emitter's delay queue, so no pool worker waits out a backoff;
+	// Shutdown waits for those retries. Stop the manager after the
+	// emitter's Shutdown. Default: a manager of the emitter's own, with
+	// nothing registered, stopped by Shutdown.
 	Listeners *listener.Manager
+	// Policy governs the listeners not registered with Listeners, as a
+	// bus topic's policies do: retries, dead letters (kept in the
+	// manager's store) and a Timeout for every attempt. Default nil: such
+	// a listener is called once and its error returned, nothing
+	// dead-lettered.
+	Policy *listener.Policy
 	// Name identifies the emitter to Metrics. Default "emitter".
 	Name string
 	// Metrics receives counts and timings. Default: none, at no cost.

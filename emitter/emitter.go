@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/novaevents/nova/internal/delay"
+	"github.com/novaevents/nova/listener"
 	"github.com/novaevents/nova/shared"
 	"github.com/novaevents/nova/workerpool"
 )
@@ -47,7 +49,11 @@ type Emitter struct {
 	active  atomic.Int32 // drainers running or queued on the pool
 	_       [60]byte
 
+	lm     *listener.Manager // Config.Listeners, or the emitter's own
+	ownsLM bool
+
 	retryMu  sync.Mutex
+	delay    *delay.Queue // started on the first retry
 	retryQ   []retryItem  // managed-listener retries due now
 	retryLen atomic.Int32 // len(retryQ), read without the lock
 	retrying atomic.Int64 // retries scheduled or queued, not yet finished
@@ -129,6 +135,11 @@ func New(cfg Config) *Emitter {
 	}
 	e.maxConc = int32(conc)
 	e.drainFn = e.drain
+	e.lm = cfg.Listeners
+	if e.lm == nil {
+		e.lm = listener.NewManager(listener.ManagerConfig{Name: e.name, Logger: cfg.Logger})
+		e.ownsLM = true
+	}
 	e.table.Store(&table{exact: map[string][]*entry{}})
 	e.rescuer.Add(1)
 	go e.runRescuer()
@@ -358,7 +369,7 @@ func (e *Emitter) deliver(ctx context.Context, t *table, ev shared.Event, exact 
 		}
 	}
 	if len(later) > 0 {
-		errs = e.finishRetries(ev, later, errs)
+		errs = e.finishRetries(ctx, ev, later, errs)
 	}
 	var err error
 	switch len(errs) {
@@ -422,72 +433,90 @@ func (e *Emitter) runAfter(ctx context.Context, mws []shared.Middleware, ev shar
 	return errors.Join(panics...)
 }
 
-// pendingRetry is a managed listener whose first synchronous attempt
-// failed: rest makes its remaining attempts (Manager.Handle's retries).
+// pendingRetry is a listener whose first synchronous attempt failed with
+// a verdict to retry.
 type pendingRetry struct {
-	en   *entry
-	rest func() error
+	en *entry
+	v  listener.Verdict
 }
 
-// call runs one listener, recovering a panic, and wraps its error. A
-// listener registered with Config.Listeners runs under its policies: with
-// async, one attempt now and the retries scheduled on the manager; without,
-// one attempt now and, if it failed, its retries appended to later, for
-// deliver to run once every listener has had its first attempt.
+// call makes the first attempt of one listener through its route and does
+// what the verdict says: with async, a retry is scheduled (see
+// scheduleRetry); without, it is appended to later, for deliver to run once
+// every listener has had its first attempt. A give-up is dead-lettered and
+// its error, wrapped, returned.
 func (e *Emitter) call(ctx context.Context, en *entry, ev shared.Event, async bool, later *[]pendingRetry) error {
-	var err error
-	managed := false
-	if b := en.bind; b != nil {
-		if !async {
-			var rest func() error
-			if managed, rest, err = b.HandleFirst(ctx, en.handler, ev); rest != nil {
-				*later = append(*later, pendingRetry{en: en, rest: rest})
-				return nil // not final: finishRetries makes the other attempts
-			}
-		} else if managed, err = b.Attempt(ctx, en.handler, ev); managed && err != nil {
-			if e.scheduleRetry(ctx, en, ev, 1, err) {
-				return nil // not final: the manager will hand it back
-			}
-			err = fmt.Errorf("emitter: gave up after retries: %w", err)
-		}
+	v := en.rt.Attempt(ctx, ev, 1)
+	switch {
+	case v.Err == nil:
+		return nil
+	case !v.Retry:
+		return e.giveUp(en, ev, v)
+	case async:
+		e.scheduleRetry(ctx, en, ev, v)
+	default:
+		*later = append(*later, pendingRetry{en: en, v: v})
 	}
-	if !managed {
-		var start time.Time
-		m := e.cfg.Metrics
-		if m != nil {
-			start = time.Now()
-		}
-		err = shared.SafeHandle(ctx, en.handler, ev)
-		if m != nil {
-			m.EventHandled(e.name, en.listenerID, ev.Type(), time.Since(start), err)
-		}
+	return nil // not final: the retries decide
+}
+
+// giveUp dead-letters ev for en as the verdict v says and returns the
+// listener's error.
+func (e *Emitter) giveUp(en *entry, ev shared.Event, v listener.Verdict) error {
+	if e.cfg.Policy != nil || en.rt.Registered() {
+		// Without a Policy, a listener that is not registered has no dead
+		// letters: its error goes back to the caller (or OnAsyncError).
+		en.rt.DeadLetter(ev, v.GiveUp)
 	}
-	if err == nil {
+	if v.GiveUp.Attempts <= 1 && !v.GiveUp.Exhausted {
+		// One attempt, not retried: its own error says it all.
+		return e.listenerFailed(en, ev, v.Err)
+	}
+	return e.listenerFailed(en, ev, v.GiveUp)
+}
+
+// retrySync makes the attempts that follow the verdict v on the calling
+// goroutine, waiting each delay, until one succeeds or the listener is
+// given up (dead-lettered). If ctx ends first it returns at once with an
+// error matching ctx.Err(): the event is neither retried nor
+// dead-lettered.
+func (e *Emitter) retrySync(ctx context.Context, en *entry, ev shared.Event, v listener.Verdict) error {
+	for v.Retry {
+		t := time.NewTimer(v.Delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return e.listenerFailed(en, ev, fmt.Errorf("emitter: stopped retrying event %q: %w (last error: %w)", ev.ID(), ctx.Err(), v.Err))
+		}
+		v = en.rt.Attempt(ctx, ev, v.Next)
+	}
+	if v.Err == nil {
 		return nil
 	}
-	return e.listenerFailed(en, ev, err)
+	return e.giveUp(en, ev, v)
 }
 
-// finishRetries runs the retries of the managed listeners whose first
-// synchronous attempt failed, the listeners' retries concurrently so that
-// one listener's backoff does not delay another's, and appends their final
+// finishRetries runs the retries of the listeners whose first synchronous
+// attempt failed, the listeners' retries concurrently so that one
+// listener's backoff does not delay another's, and appends their final
 // errors to errs. The goroutines it starts (one per listener beyond the
 // first, on this failure path only) have returned when it returns.
-func (e *Emitter) finishRetries(ev shared.Event, later []pendingRetry, errs []error) []error {
+func (e *Emitter) finishRetries(ctx context.Context, ev shared.Event, later []pendingRetry, errs []error) []error {
 	results := make([]error, len(later))
 	var wg sync.WaitGroup
 	for i := 1; i < len(later); i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = later[i].rest()
+			results[i] = e.retrySync(ctx, later[i].en, ev, later[i].v)
 		}()
 	}
-	results[0] = later[0].rest()
+	results[0] = e.retrySync(ctx, later[0].en, ev, later[0].v)
 	wg.Wait()
-	for i, err := range results {
+	for _, err := range results {
 		if err != nil {
-			errs = append(errs, e.listenerFailed(later[i].en, ev, err))
+			errs = append(errs, err)
 		}
 	}
 	return errs

@@ -2,16 +2,17 @@ package emitter
 
 import (
 	"context"
-	"fmt"
 
+	"github.com/novaevents/nova/internal/delay"
+	"github.com/novaevents/nova/listener"
 	"github.com/novaevents/nova/shared"
 )
 
-// Async retries of listeners managed by Config.Listeners. The manager waits
-// out the backoff on its delay goroutine and hands the attempt back through
-// pushRetry; a drainer then makes the attempt, taking retries before new
-// events. retrying counts attempts scheduled and not yet finished, so that
-// Shutdown waits for them.
+// Async retries. The emitter waits out a verdict's delay on its delay
+// queue (one goroutine, started on the first retry) and hands the attempt
+// back through pushRetry; a drainer then makes it, taking retries before
+// new events, so no pool worker waits out a backoff. retrying counts
+// retries scheduled and not yet finished, so that Shutdown waits for them.
 
 type retryItem struct {
 	ctx context.Context
@@ -20,21 +21,19 @@ type retryItem struct {
 	n   int // the attempt to make
 }
 
-// scheduleRetry asks the manager for attempt n+1 after attempt n failed with
-// err. It reports false when the manager gave up (and dead-lettered ev).
-func (e *Emitter) scheduleRetry(ctx context.Context, en *entry, ev shared.Event, n int, err error) bool {
+// scheduleRetry arranges for attempt v.Next of en on ev after v.Delay.
+func (e *Emitter) scheduleRetry(ctx context.Context, en *entry, ev shared.Event, v listener.Verdict) {
 	e.retrying.Add(1)
-	ok := e.cfg.Listeners.Retry(en.handler, ev, n, err, func(next int) {
-		if next <= 0 { // abandoned by a stopping manager, already dead-lettered
-			e.retryDone()
-			return
-		}
-		e.pushRetry(retryItem{ctx: ctx, ev: ev, en: en, n: next})
-	})
-	if !ok {
-		e.retrying.Add(-1)
+	r := retryItem{ctx: ctx, ev: ev, en: en, n: v.Next}
+	e.retryMu.Lock()
+	if e.delay == nil {
+		e.delay = delay.New()
 	}
-	return ok
+	q := e.delay
+	e.retryMu.Unlock()
+	if !q.Schedule(v.Delay, func() { e.pushRetry(r) }) {
+		e.pushRetry(r) // the queue is closed only once nothing is retrying
+	}
 }
 
 func (e *Emitter) pushRetry(r retryItem) {
@@ -65,13 +64,18 @@ func (e *Emitter) popRetry() (retryItem, bool) {
 	return r, true
 }
 
+// handleRetry makes a retry's attempt (unless the subscription is gone) and
+// follows its verdict.
 func (e *Emitter) handleRetry(r retryItem) {
-	lm := e.cfg.Listeners
 	if r.en.sub.Active() {
-		if err := lm.Attempt(r.ctx, r.en.handler, r.ev); err != nil && !e.scheduleRetry(r.ctx, r.en, r.ev, r.n, err) { // after Unregister: called plainly, once
-			werr := e.listenerFailed(r.en, r.ev, fmt.Errorf("emitter: gave up after retries: %w", err))
+		v := r.en.rt.Attempt(r.ctx, r.ev, r.n)
+		switch {
+		case v.Err == nil:
+		case v.Retry:
+			e.scheduleRetry(r.ctx, r.en, r.ev, v)
+		default:
 			e.st.failed.Add(1)
-			e.reportAsync(r.ev, werr)
+			e.reportAsync(r.ev, e.giveUp(r.en, r.ev, v))
 		}
 	}
 	e.retryDone()
@@ -80,5 +84,17 @@ func (e *Emitter) handleRetry(r retryItem) {
 func (e *Emitter) retryDone() {
 	if e.retrying.Add(-1) == 0 {
 		e.checkIdle()
+	}
+}
+
+// closeRetries ends the delay queue's goroutine once nothing is retrying.
+func (e *Emitter) closeRetries() {
+	e.retryMu.Lock()
+	q := e.delay
+	e.retryMu.Unlock()
+	if q != nil {
+		for _, fn := range q.Close() {
+			fn() // none: Shutdown waits for every retry first
+		}
 	}
 }

@@ -50,6 +50,10 @@ func (e *Emitter) finishShutdown() {
 	e.checkIdle()
 	<-e.idle
 	e.rescuer.Wait()
+	e.closeRetries()
+	if e.ownsLM {
+		_ = e.lm.Stop(context.Background()) // nothing is running: it returns at once
+	}
 	if e.ownsPool {
 		e.shutdownErr = e.pool.Close(context.Background())
 	}

@@ -23,8 +23,8 @@ type entry struct {
 	topic      string
 	listener   shared.Listener
 	listenerID string
-	handler    shared.Listener   // listener wrapped by the emitter's ListenerMiddleware
-	bind       *listener.Binding // its registration with Config.Listeners, if any
+	handler    shared.Listener // listener wrapped by the emitter's ListenerMiddleware
+	rt         *listener.Route // handler's route to the listener manager
 }
 
 func (t *table) clone() *table {
@@ -76,9 +76,6 @@ func (e *Emitter) SubscribeE(eventType string, l shared.Listener) (shared.Subscr
 		return nil, ErrEmitterClosed
 	}
 	en := &entry{topic: eventType, listener: l, listenerID: l.ID()}
-	if lm := e.cfg.Listeners; lm != nil {
-		en.bind = lm.Bind(en.listenerID)
-	}
 	en.sub = shared.NewSubscription(shared.NextSubscriptionID(), eventType, l, func() error {
 		e.remove(en, isPattern)
 		return nil
@@ -87,6 +84,11 @@ func (e *Emitter) SubscribeE(eventType string, l shared.Listener) (shared.Subscr
 	defer e.mu.Unlock()
 	t := e.table.Load().clone()
 	en.handler = shared.Chain(l, t.wraps...)
+	rt, err := e.route(en.handler)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidSubscription, err)
+	}
+	en.rt = rt
 	if isPattern {
 		t.patterns = append(t.patterns, en)
 	} else {
@@ -133,6 +135,20 @@ func (e *Emitter) Middleware(mws ...shared.Middleware) {
 // WrapListeners adds handler-wrapping middleware (timeouts, tracing,
 // recovery) around every listener, present and future. The first one given
 // is the outermost.
+// route returns the route of h, a subscription's wrapped listener, to the
+// listener manager, with Config.Policy for when it is not registered
+// there (without one: tried once, its failure returned to the caller,
+// nothing dead-lettered).
+func (e *Emitter) route(h shared.Listener) (*listener.Route, error) {
+	rc := listener.RouteConfig{Metrics: e.cfg.Metrics, Component: e.name}
+	if p := e.cfg.Policy; p != nil {
+		rc.Policy = *p
+	} else {
+		rc.RetryPolicy.MaxAttempts = 1
+	}
+	return e.lm.Route(h, rc)
+}
+
 func (e *Emitter) WrapListeners(mws ...shared.ListenerMiddleware) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -143,6 +159,9 @@ func (e *Emitter) WrapListeners(mws ...shared.ListenerMiddleware) {
 		for i, en := range list {
 			cp := *en
 			cp.handler = shared.Chain(en.listener, t.wraps...)
+			if rt, err := e.route(cp.handler); err == nil { // cannot fail: its listener is valid
+				cp.rt = rt
+			}
 			out[i] = &cp
 		}
 		return out
@@ -153,3 +172,8 @@ func (e *Emitter) WrapListeners(mws ...shared.ListenerMiddleware) {
 	t.patterns = rewrap(t.patterns)
 	e.table.Store(t)
 }
+
+// Listeners returns the listener manager that runs this emitter's attempts
+// and holds its dead letters (list, inspect and redrive them there):
+// Config.Listeners, or the emitter's own, stopped by Shutdown.
+func (e *Emitter) Listeners() *listener.Manager { return e.lm }

@@ -33,14 +33,13 @@ func TestManagedSuccessPathAllocatesNothingExtra(t *testing.T) {
 	for _, c := range configs {
 		t.Run("Handle with "+c.name+" allocates no more than the unmanaged call", func(t *testing.T) {
 			m := newManager(t, l, c.cfg)
-			b := m.Bind(l.ID())
+			rt := mustRoute(t, m, l)
 			paths := []struct {
 				name string
 				call func() error
 			}{
 				{"Manager.Handle", func() error { return m.Handle(ctx, l, e) }},
-				{"Binding.Handle", func() error { _, err := b.Handle(ctx, l, e); return err }},
-				{"Manager.Attempt", func() error { return m.Attempt(ctx, l, e) }},
+				{"Route.Attempt", func() error { return rt.Attempt(ctx, e, 1).Err }},
 			}
 			for _, p := range paths {
 				got := testing.AllocsPerRun(1000, func() {

@@ -10,37 +10,14 @@ import (
 	"github.com/novaevents/nova/shared"
 )
 
-// Attempt makes ONE attempt of l on e under l's registered policies: the
-// concurrency limit (waiting for a slot for as long as ctx allows), the
-// circuit breaker (a *CircuitOpenError, matching ErrCircuitOpen, without
-// calling the handler), the per-attempt Timeout through the handler's ctx
-// (a *shared.TimeoutError), and panic recovery (a *shared.PanicError with
-// the stack). It records the outcome for the breaker, health and stats, and
-// returns the handler's error unchanged otherwise.
-//
-// A listener that is not registered is simply called, panics still
-// recovered. A nil listener or an invalid event is refused with
-// shared.ErrNilListener or an error matching shared.ErrInvalidEvent.
-//
-// On the success path, with no Timeout and no Metrics, Attempt does not
-// allocate and reads no clock unless the breaker's failure-rate window is
-// on.
-func (m *Manager) Attempt(ctx context.Context, l shared.Listener, e shared.Event) error {
-	m.init()
-	if isNilListener(l) {
-		return ErrNilListener
-	}
-	if err := shared.Validate(e); err != nil {
-		return err
-	}
-	return m.attempt(ctx, m.regFor(l.ID()), l, e, nil)
-}
-
 // attempt makes one attempt. With held set (Handle), an attempt that reached
 // the handler and failed counts the caller in m.handling before it stops
 // counting as in flight, so Stop never sees a moment when a Handle about to
 // retry is invisible; *held says whether that happened.
-func (m *Manager) attempt(ctx context.Context, r *reg, l shared.Listener, e shared.Event, held *bool) error {
+//
+// limit is the attempt's deadline (0: none), applied under the one timeout
+// rule of shared.HandleWithin; h receives the attempt's timing.
+func (m *Manager) attempt(ctx context.Context, r *reg, l shared.Listener, e shared.Event, limit time.Duration, h hooks, held *bool) error {
 	if r.breaker != nil && r.sem != nil {
 		// Do not queue for a slot only to be refused after it.
 		if after := r.breaker.retryAfter(); after > 0 {
@@ -78,17 +55,12 @@ func (m *Manager) attempt(ctx context.Context, r *reg, l shared.Listener, e shar
 	// Stop never waits for an attempt that is over.
 	defer m.finish(r)
 	var start time.Time
-	if m.metrics != nil {
+	if h.metrics != nil {
 		start = time.Now()
 	}
-	var err error
-	if r.cfg.Timeout > 0 {
-		err = callWithTimeout(ctx, r.cfg.Timeout, l, e)
-	} else {
-		err = shared.SafeHandle(ctx, l, e)
-	}
-	if m.metrics != nil {
-		m.metrics.EventHandled(m.name, l.ID(), e.Type(), time.Since(start), err)
+	err := shared.HandleWithin(ctx, limit, l, e)
+	if h.metrics != nil {
+		h.metrics.EventHandled(h.name, l.ID(), e.Type(), time.Since(start), err)
 	}
 	if r.breaker != nil {
 		r.breaker.record(gen, err, err != nil && callerDone(ctx, err))
@@ -117,19 +89,6 @@ func (m *Manager) finish(r *reg) {
 	if m.stopping.Load() {
 		m.signal()
 	}
-}
-
-// callWithTimeout gives one attempt a deadline of d. Like shared.Timeout, a
-// handler still running at the deadline fails with a *shared.TimeoutError,
-// whatever it returns.
-func callWithTimeout(ctx context.Context, d time.Duration, l shared.Listener, e shared.Event) error {
-	tctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	err := shared.SafeHandle(tctx, l, e)
-	if tctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
-		return &shared.TimeoutError{ListenerID: l.ID(), Limit: d}
-	}
-	return err
 }
 
 // isNilListener is shared.IsNil with a fast path for the common listener
@@ -249,24 +208,6 @@ func eventID(e shared.Event) string {
 	return e.ID()
 }
 
-// Next tells a caller that runs its own retry loop (the bus) what follows
-// attempt n (1-based) of l failing with err: retry after delay, or give up
-// (then call DeadLetter). It applies l's RetryPolicy and its circuit
-// config: an error matching ErrCircuitOpen is retried after the breaker's
-// cool-down in HoldWhileOpen mode and given up at once in
-// DeadLetterWhileOpen mode. Such an attempt never reached the handler, so
-// the caller should retry it under the same n rather than n+1. Unregistered
-// listeners get the zero ListenerConfig's policy.
-func (m *Manager) Next(l shared.Listener, n int, err error) (delay time.Duration, retry bool) {
-	m.init()
-	id := ""
-	if !shared.IsNil(l) {
-		id = l.ID()
-	}
-	v := m.regFor(id).next(n, err)
-	return v.delay, v.retry
-}
-
 // Handle runs the whole policy of l on e on the calling goroutine, for
 // synchronous callers: attempts (see Attempt) with the RetryPolicy's
 // backoff waits between them, then, if it gives up, the dead letter. It
@@ -301,17 +242,8 @@ func (m *Manager) Handle(ctx context.Context, l shared.Listener, e shared.Event)
 	if err := shared.Validate(e); err != nil {
 		return err
 	}
-	return m.handle(ctx, m.regFor(l.ID()), false, l, e)
-}
-
-func (m *Manager) handle(ctx context.Context, r *reg, plain bool, l shared.Listener, e shared.Event) error {
-	var err error
-	if plain {
-		err = m.attemptPlain(ctx, r, l, e, true)
-	} else {
-		err = m.firstAttempt(ctx, r, l, e)
-	}
-	if err != nil {
+	r := m.regFor(l.ID())
+	if err := m.firstAttempt(ctx, r, l, e); err != nil {
 		return m.retryInline(ctx, r, l, e, err)
 	}
 	return nil // the success path pays for no Handle bookkeeping
@@ -324,33 +256,9 @@ func (m *Manager) handle(ctx context.Context, r *reg, plain bool, l shared.Liste
 // flight), so Stop never sees a gap; retryInline stops counting it.
 func (m *Manager) firstAttempt(ctx context.Context, r *reg, l shared.Listener, e shared.Event) error {
 	var held bool
-	err := m.attempt(ctx, r, l, e, &held)
+	err := m.attempt(ctx, r, l, e, r.cfg.Timeout, m.hooks(), &held)
 	if err != nil && !held {
 		m.handling.Add(1)
-	}
-	return err
-}
-
-// attemptPlain is attempt for a registration with nothing to enforce per
-// attempt (no concurrency slot, breaker, timeout or metrics hook), in one
-// frame: count it in flight, call, count it done. With hold, a failure
-// leaves the caller counted in m.handling, as attempt does with held.
-func (m *Manager) attemptPlain(ctx context.Context, r *reg, l shared.Listener, e shared.Event, hold bool) error {
-	r.started.Add(1)
-	err := shared.SafeHandle(ctx, l, e)
-	if err == nil {
-		if r.consecutive.Load() != 0 {
-			r.consecutive.Store(0)
-		}
-	} else {
-		r.fail(err)
-		if hold {
-			m.handling.Add(1)
-		}
-	}
-	r.finished.Add(1)
-	if m.stopping.Load() {
-		m.signal()
 	}
 	return err
 }
@@ -369,7 +277,7 @@ func (m *Manager) retryInline(ctx context.Context, r *reg, l shared.Listener, e 
 	var last error // the last error of an attempt that reached the handler
 	for n, first := 1, true; ; first = false {
 		if !first {
-			if err = m.attempt(ctx, r, l, e, nil); err == nil {
+			if err = m.attempt(ctx, r, l, e, r.cfg.Timeout, m.hooks(), nil); err == nil {
 				return nil
 			}
 		}
@@ -384,7 +292,7 @@ func (m *Manager) retryInline(ctx context.Context, r *reg, l shared.Listener, e 
 		v := r.next(n, err)
 		if !v.retry {
 			gerr := r.giveUp(id, e, n, v.cause, v.exhausted)
-			m.deadLetter(r, id, e, gerr)
+			m.deadLetter(r, m.hooks(), id, e, gerr)
 			return gerr
 		}
 		if hold {
@@ -407,7 +315,7 @@ func (m *Manager) retryInline(ctx context.Context, r *reg, l shared.Listener, e 
 		case <-cut:
 			t.Stop()
 			gerr := r.stoppedGiveUp(id, e, n, err)
-			m.deadLetter(r, id, e, gerr)
+			m.deadLetter(r, m.hooks(), id, e, gerr)
 			return gerr
 		}
 		n = v.next

@@ -85,10 +85,11 @@ func BenchmarkAttemptSuccessPath(b *testing.B) {
 			if err := m.Register(tc.l, listener.ListenerConfig{DeadLetter: listener.DeadLetterConfig{Enabled: true}}); err != nil {
 				b.Fatal(err)
 			}
+			rt := mustRoute(b, m, tc.l)
 			b.ReportAllocs()
 			var failed int64
 			for b.Loop() {
-				if m.Attempt(ctx, tc.l, e) != nil {
+				if rt.Attempt(ctx, e, 1).Err != nil {
 					failed++
 				}
 			}
@@ -105,10 +106,11 @@ func BenchmarkAttemptSuccessPath(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			rt := mustRoute(b, m, tc.l)
 			b.ReportAllocs()
 			var failed int64
 			for b.Loop() {
-				if m.Attempt(ctx, tc.l, e) != nil {
+				if rt.Attempt(ctx, e, 1).Err != nil {
 					failed++
 				}
 			}
@@ -124,10 +126,11 @@ func BenchmarkAttemptWithTimeout(b *testing.B) {
 	m := listener.NewManager(listener.ManagerConfig{})
 	defer m.Stop(ctx)
 	_ = m.Register(l, listener.ListenerConfig{Timeout: time.Second})
+	rt := mustRoute(b, m, l)
 	b.ReportAllocs()
 	var failed int64
 	for b.Loop() {
-		if m.Attempt(ctx, l, e) != nil {
+		if rt.Attempt(ctx, e, 1).Err != nil {
 			failed++
 		}
 	}
@@ -141,14 +144,24 @@ func BenchmarkAttemptParallel(b *testing.B) {
 	m := listener.NewManager(listener.ManagerConfig{})
 	defer m.Stop(ctx)
 	_ = m.Register(l, listener.ListenerConfig{})
+	rt := mustRoute(b, m, l)
 	b.ReportAllocs()
 	var failed atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if m.Attempt(ctx, l, e) != nil {
+			if rt.Attempt(ctx, e, 1).Err != nil {
 				failed.Add(1)
 			}
 		}
 	})
 	reportFailures(b, failed.Load())
+}
+
+func mustRoute(tb testing.TB, m *listener.Manager, l shared.Listener) *listener.Route {
+	tb.Helper()
+	rt, err := m.Route(l, listener.RouteConfig{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rt
 }

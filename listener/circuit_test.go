@@ -26,7 +26,7 @@ func TestBreakerOpensAfterConsecutiveFailures(t *testing.T) {
 		if s := circuitOf(t, m, "l"); s != listener.CircuitOpen {
 			t.Fatalf("after 5 failures the breaker is %v, want open", s)
 		}
-		err := m.Attempt(context.Background(), l, event("x"))
+		err := attempt(m, context.Background(), l, event("x"))
 		var coe *listener.CircuitOpenError
 		if !errors.Is(err, listener.ErrCircuitOpen) || !errors.As(err, &coe) {
 			t.Fatalf("Attempt on an open breaker = %v, want a *CircuitOpenError", err)
@@ -133,14 +133,14 @@ func TestBreakerHalfOpensAfterTheCoolDown(t *testing.T) {
 		m := openBreaker(t, l, listener.CircuitConfig{CoolDown: 10 * time.Second})
 		time.Sleep(10*time.Second - time.Nanosecond)
 		var coe *listener.CircuitOpenError
-		if err := m.Attempt(context.Background(), l, event("x")); !errors.As(err, &coe) || coe.RetryAfter != time.Nanosecond {
+		if err := attempt(m, context.Background(), l, event("x")); !errors.As(err, &coe) || coe.RetryAfter != time.Nanosecond {
 			t.Fatalf("1ns before the end of the cool-down Attempt = %v, want ErrCircuitOpen with RetryAfter 1ns", err)
 		}
 		time.Sleep(time.Nanosecond)
 		if s := circuitOf(t, m, "l"); s != listener.CircuitHalfOpen {
 			t.Fatalf("after the cool-down the breaker is %v, want half-open", s)
 		}
-		if err := m.Attempt(context.Background(), l, event("x")); err != nil {
+		if err := attempt(m, context.Background(), l, event("x")); err != nil {
 			t.Fatalf("the probe failed: %v", err)
 		}
 		if s := circuitOf(t, m, "l"); s != listener.CircuitClosed {
@@ -173,17 +173,17 @@ func TestBreakerLetsOnlyTheConfiguredProbesThrough(t *testing.T) {
 		})
 		cc := listener.CircuitConfig{Enabled: true, FailureThreshold: 1, CoolDown: time.Second, HalfOpenProbes: 2, SuccessThreshold: 2}
 		m := newManager(t, l, listener.ListenerConfig{Circuit: cc})
-		_ = m.Attempt(context.Background(), l, event("open"))
+		_ = attempt(m, context.Background(), l, event("open"))
 		time.Sleep(time.Second)
 
 		calls.Add(2)
 		errs := make(chan error, 2)
 		for range 2 {
-			go func() { errs <- m.Attempt(context.Background(), l, event("probe")) }()
+			go func() { errs <- attempt(m, context.Background(), l, event("probe")) }()
 		}
 		synctest.Wait() // both probes are inside the handler
 		for i := range 3 {
-			if err := m.Attempt(context.Background(), l, event("extra")); !errors.Is(err, listener.ErrCircuitOpen) {
+			if err := attempt(m, context.Background(), l, event("extra")); !errors.Is(err, listener.ErrCircuitOpen) {
 				t.Fatalf("extra attempt %d while 2 probes run = %v, want ErrCircuitOpen", i, err)
 			}
 		}
@@ -209,7 +209,7 @@ func TestBreakerClosesOnlyAfterEnoughSuccesses(t *testing.T) {
 		m := openBreaker(t, l, listener.CircuitConfig{CoolDown: time.Second, SuccessThreshold: 3})
 		time.Sleep(time.Second)
 		for i := 1; i <= 3; i++ {
-			if err := m.Attempt(context.Background(), l, event("p")); err != nil {
+			if err := attempt(m, context.Background(), l, event("p")); err != nil {
 				t.Fatalf("probe %d: %v", i, err)
 			}
 			want := listener.CircuitHalfOpen
@@ -229,14 +229,14 @@ func TestBreakerFailedProbeReopensForAFreshCoolDown(t *testing.T) {
 		m := openBreaker(t, l, listener.CircuitConfig{CoolDown: time.Second})
 		time.Sleep(time.Second)
 		l.push(errBoom)
-		if err := m.Attempt(context.Background(), l, event("p")); !errors.Is(err, errBoom) {
+		if err := attempt(m, context.Background(), l, event("p")); !errors.Is(err, errBoom) {
 			t.Fatalf("probe = %v, want errBoom", err)
 		}
 		if s := circuitOf(t, m, "l"); s != listener.CircuitOpen {
 			t.Fatalf("after a failed probe the breaker is %v, want open", s)
 		}
 		var coe *listener.CircuitOpenError
-		if err := m.Attempt(context.Background(), l, event("p")); !errors.As(err, &coe) || coe.RetryAfter != time.Second {
+		if err := attempt(m, context.Background(), l, event("p")); !errors.As(err, &coe) || coe.RetryAfter != time.Second {
 			t.Errorf("Attempt = %v, want ErrCircuitOpen with a fresh 1s cool-down", err)
 		}
 	})
@@ -284,7 +284,7 @@ func TestBreakerIgnoresTheCallersOwnCancellation(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		for range 3 {
-			_ = m.Attempt(ctx, l, event("x"))
+			_ = attempt(m, ctx, l, event("x"))
 		}
 		if s := circuitOf(t, m, "l"); s != listener.CircuitClosed {
 			t.Errorf("breaker is %v after cancelled calls, want closed", s)
@@ -318,7 +318,7 @@ func TestPanickingIsFailureCountsAsAFailure(t *testing.T) {
 			Circuit: listener.CircuitConfig{Enabled: true, FailureThreshold: 2,
 				IsFailure: func(error) bool { panic("classifier bug") }},
 		})
-		if err := m.Attempt(context.Background(), l, event("a")); !errors.Is(err, errBoom) {
+		if err := attempt(m, context.Background(), l, event("a")); !errors.Is(err, errBoom) {
 			t.Fatalf("Attempt = %v, want boom", err)
 		}
 		if err := m.Handle(context.Background(), l, event("b")); !errors.Is(err, errBoom) {
@@ -342,7 +342,7 @@ func TestPanickingIsFailureCountsAsAFailure(t *testing.T) {
 // The asynchronous path owns the event: under HoldWhileOpen, Retry keeps a
 // refused event scheduled until the cool-down is over, without using up its
 // attempts, where Handle would return at once.
-func TestRetryHoldsEventsWhileTheCircuitIsOpen(t *testing.T) {
+func TestTheVerdictHoldsEventsWhileTheCircuitIsOpen(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := &scripted{id: "l"}
 		l.push(errBoom)
@@ -351,27 +351,20 @@ func TestRetryHoldsEventsWhileTheCircuitIsOpen(t *testing.T) {
 			Circuit:     listener.CircuitConfig{Enabled: true, FailureThreshold: 1, CoolDown: time.Minute},
 			DeadLetter:  listener.DeadLetterConfig{Enabled: true},
 		})
-		if err := m.Attempt(context.Background(), l, event("opener")); !errors.Is(err, errBoom) {
-			t.Fatal(err)
+		rt := mustRoute(t, m, l)
+		if v := rt.Attempt(context.Background(), event("opener"), 1); !errors.Is(v.Err, errBoom) {
+			t.Fatal(v.Err)
 		}
-		start := time.Now()
-		err := m.Attempt(context.Background(), l, event("x"))
-		if !errors.Is(err, listener.ErrCircuitOpen) {
-			t.Fatalf("Attempt = %v, want ErrCircuitOpen", err)
+		v := rt.Attempt(context.Background(), event("x"), 1)
+		if !errors.Is(v.Err, listener.ErrCircuitOpen) {
+			t.Fatalf("Attempt = %v, want ErrCircuitOpen", v.Err)
 		}
-		type handBack struct {
-			n  int
-			at time.Duration
+		if !v.Retry || !v.Held || v.Next != 1 || v.Delay != time.Minute {
+			t.Fatalf("verdict %+v, want attempt 1 again after the 1m cool-down, held", v)
 		}
-		back := make(chan handBack, 1)
-		if !m.Retry(l, event("x"), 1, err, func(n int) { back <- handBack{n, time.Since(start)} }) {
-			t.Fatal("Retry gave up on an event refused by the open breaker")
-		}
-		if got := <-back; got.n != 1 || got.at != time.Minute {
-			t.Errorf("handed back attempt %d after %v, want attempt 1 after the 1m cool-down", got.n, got.at)
-		}
-		if err := m.Attempt(context.Background(), l, event("x")); err != nil {
-			t.Errorf("the probe = %v, want nil", err)
+		time.Sleep(v.Delay)
+		if v := rt.Attempt(context.Background(), event("x"), v.Next); v.Err != nil {
+			t.Errorf("the probe = %v, want nil", v.Err)
 		}
 		if list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{}); len(list) != 0 {
 			t.Errorf("dead letters %+v, want none", list)

@@ -20,11 +20,13 @@ type ListenerConfig struct {
 	// further attempts wait, for as long as their context allows.
 	// 0 (the default) means no limit.
 	Concurrency int
-	// Timeout bounds each attempt through the handler's context. An attempt
-	// still running at the deadline fails with a *shared.TimeoutError
-	// (which matches shared.ErrTimeout). Go cannot stop a handler that
-	// ignores its context: the attempt then ends when the handler returns,
-	// and still counts as failed. 0 (the default) means no timeout.
+	// Timeout bounds each attempt through the handler's context, under
+	// the one timeout rule of shared.HandleWithin: an attempt whose handler
+	// returns nil has succeeded, even after the deadline; one that returns
+	// an error after it failed with a *shared.TimeoutError (which matches
+	// shared.ErrTimeout). Go cannot stop a handler that ignores its
+	// context: the attempt ends when the handler returns. 0 (the default)
+	// means no timeout.
 	Timeout time.Duration
 	// RetryPolicy decides which failures are tried again and when.
 	RetryPolicy RetryPolicy
@@ -106,13 +108,6 @@ type ManagerConfig struct {
 	// CallbackQueueSize bounds the circuit state changes waiting for their
 	// OnStateChange callback. 0 means DefaultCallbackQueueSize (256).
 	CallbackQueueSize int
-	// MaxPendingRetries bounds the retries scheduled with Retry that wait
-	// for their delay at once (Handle's retries wait on their callers'
-	// goroutines and are not counted). When it is reached, Retry does not
-	// schedule another: it dead-letters the event with a *RetryError
-	// wrapping ErrRetryQueueFull, counted in Stats.RetryQueueOverflow, and
-	// returns false. 0 (or negative) means DefaultMaxPendingRetries (10000).
-	MaxPendingRetries int
 }
 
 func (c ManagerConfig) withDefaults() ManagerConfig {
@@ -124,9 +119,6 @@ func (c ManagerConfig) withDefaults() ManagerConfig {
 	}
 	if c.CallbackQueueSize <= 0 {
 		c.CallbackQueueSize = DefaultCallbackQueueSize
-	}
-	if c.MaxPendingRetries <= 0 {
-		c.MaxPendingRetries = DefaultMaxPendingRetries
 	}
 	if c.DeadLetterStore == nil {
 		c.DeadLetterStore = NewMemoryStore(c.DeadLetterCapacity)

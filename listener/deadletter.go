@@ -38,35 +38,15 @@ type DeadLetterConfig struct {
 	QueueSize int
 }
 
-// DeadLetter records e as given up on for l: it is kept in the dead-letter
-// store and handed to l's DeadLetter.Handler on the manager's goroutine,
-// never blocking the caller. If l's dead letters are not Enabled the event
-// is discarded and counted; a listener that is not registered has its dead
-// letters stored. Callers running their own retry loop (the bus) call it
-// when Next says to give up.
-func (m *Manager) DeadLetter(l shared.Listener, e shared.Event, err error) {
-	m.init()
-	id := ""
-	if !shared.IsNil(l) {
-		id = l.ID()
-	}
-	r := m.regs.Load().get(id)
-	if r == nil {
-		m.store1(m.unreg, id, e, err, true)
-		return
-	}
-	m.deadLetter(r, id, e, err)
+func (m *Manager) deadLetter(r *reg, h hooks, id string, e shared.Event, err error) {
+	m.store1(r, h, id, e, err, r != m.unreg && r.cfg.DeadLetter.Enabled)
 }
 
-func (m *Manager) deadLetter(r *reg, id string, e shared.Event, err error) {
-	m.store1(r, id, e, err, r != m.unreg && r.cfg.DeadLetter.Enabled)
-}
-
-func (m *Manager) store1(r *reg, id string, e shared.Event, err error, keep bool) {
+func (m *Manager) store1(r *reg, h hooks, id string, e shared.Event, err error, keep bool) {
 	if !keep {
 		r.discarded.Add(1)
-		if m.metrics != nil {
-			m.metrics.EventDropped(m.name, "dead_letter_disabled")
+		if h.metrics != nil {
+			h.metrics.EventDropped(h.name, "dead_letter_disabled")
 		}
 		if m.log != nil {
 			m.log.Warn("listener: event given up and discarded (dead letters not enabled)",
@@ -87,8 +67,8 @@ func (m *Manager) store1(r *reg, id string, e shared.Event, err error, keep bool
 		d.Attempts = ac.AttemptCount()
 	}
 	r.deadLetters.Add(1)
-	if m.metrics != nil {
-		m.metrics.EventDeadLettered(m.name, id)
+	if h.metrics != nil {
+		h.metrics.EventDeadLettered(h.name, id)
 	}
 	dropped, serr := m.store.Add(context.Background(), d)
 	m.dlEvicted.Add(uint64(max(dropped, 0)))

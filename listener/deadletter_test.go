@@ -81,7 +81,7 @@ func TestDeadLetterStoreIsBoundedAndCountsEvictions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 5 {
-		m.DeadLetter(l, event(fmt.Sprint("e", i)), errBoom)
+		giveUp(m, l, event(fmt.Sprint("e", i)), errBoom)
 	}
 	list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{})
 	var ids []string
@@ -103,9 +103,9 @@ func TestDeadLettersCanBeListedInspectedAndRedriven(t *testing.T) {
 	if err := m.Register(b, listener.ListenerConfig{DeadLetter: listener.DeadLetterConfig{Enabled: true}}); err != nil {
 		t.Fatal(err)
 	}
-	m.DeadLetter(a, event("a1"), &listener.RetryError{ListenerID: "a", Attempts: 3, Err: errBoom})
-	m.DeadLetter(b, shared.NewBaseEvent("b1", "other.type", nil), errBoom)
-	m.DeadLetter(a, event("a2"), errBoom)
+	giveUp(m, a, event("a1"), &listener.RetryError{ListenerID: "a", Attempts: 3, Err: errBoom})
+	giveUp(m, b, shared.NewBaseEvent("b1", "other.type", nil), errBoom)
+	giveUp(m, a, event("a2"), errBoom)
 
 	list, err := m.DeadLetters(ctx, listener.DeadLetterFilter{ListenerID: "a"})
 	if err != nil || len(list) != 2 || list[0].Event.ID() != "a1" || list[1].Event.ID() != "a2" {
@@ -182,7 +182,7 @@ func TestDeadLettersCanBeListedInspectedAndRedriven(t *testing.T) {
 func TestDisabledDeadLettersAreCountedNotStored(t *testing.T) {
 	l := &scripted{id: "l"}
 	m := newManager(t, l, listener.ListenerConfig{})
-	m.DeadLetter(l, event("e"), errBoom)
+	giveUp(m, l, event("e"), errBoom)
 	st := m.Stats()
 	if st.DeadLettersInStore != 0 || st.Listeners[0].DeadLettersDiscarded != 1 {
 		t.Errorf("InStore=%d Discarded=%d, want 0 and 1", st.DeadLettersInStore, st.Listeners[0].DeadLettersDiscarded)
@@ -197,8 +197,8 @@ func TestDeadLetterHandlerPanicsAreRecovered(t *testing.T) {
 			calls.Add(1)
 			panic("handler bug")
 		}}})
-		m.DeadLetter(l, event("a"), errBoom)
-		m.DeadLetter(l, event("b"), errBoom)
+		giveUp(m, l, event("a"), errBoom)
+		giveUp(m, l, event("b"), errBoom)
 		synctest.Wait()
 		if calls.Load() != 2 || m.Stats().DeadLetterHandlerPanics != 2 {
 			t.Errorf("calls=%d panics=%d, want 2 and 2", calls.Load(), m.Stats().DeadLetterHandlerPanics)
@@ -208,8 +208,8 @@ func TestDeadLetterHandlerPanicsAreRecovered(t *testing.T) {
 
 func TestDeadLetterOfAnUnregisteredListenerIsStored(t *testing.T) {
 	m := newManager(t, nil, listener.ListenerConfig{})
-	m.DeadLetter(&scripted{id: "ghost"}, event("e"), errBoom)
-	m.DeadLetter(nil, nil, nil) // must not panic
+	giveUp(m, &scripted{id: "ghost"}, event("e"), errBoom)
+	giveUp(m, nil, nil, nil) // must not panic
 	list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{ListenerID: "ghost"})
 	if len(list) != 1 {
 		t.Errorf("stored %d, want 1", len(list))
@@ -226,7 +226,7 @@ func TestDeadLetterHandlerWithoutEnabledIsRefused(t *testing.T) {
 	if !errors.Is(err, listener.ErrInvalidConfig) || !errors.As(err, &ce) || ce.Field != "DeadLetter.Handler" {
 		t.Fatalf("Register = %v, want a *ConfigError for DeadLetter.Handler", err)
 	}
-	if _, ok := m.Lookup("l"); ok {
+	if _, ok := listener.ConfigOf(m, "l"); ok {
 		t.Error("the refused listener was registered")
 	}
 	if err := m.Register(l, listener.ListenerConfig{DeadLetter: listener.DeadLetterConfig{Enabled: true, Handler: func(shared.Event, error) {}}}); err != nil {
@@ -250,10 +250,10 @@ var _ listener.AttemptCounter = (*listener.RetryError)(nil)
 func TestDeadLetterAttemptsComeFromAnyAttemptCounter(t *testing.T) {
 	l := &scripted{id: "l"}
 	m := newManager(t, l, listener.ListenerConfig{DeadLetter: listener.DeadLetterConfig{Enabled: true}})
-	m.DeadLetter(l, event("foreign"), &busLikeError{attempts: 4, err: errBoom})
-	m.DeadLetter(l, event("wrapped"), fmt.Errorf("topic t: %w", &busLikeError{attempts: 2, err: errBoom}))
-	m.DeadLetter(l, event("retry"), &listener.RetryError{ListenerID: "l", EventID: "retry", Attempts: 3, Err: errBoom})
-	m.DeadLetter(l, event("plain"), errBoom)
+	giveUp(m, l, event("foreign"), &busLikeError{attempts: 4, err: errBoom})
+	giveUp(m, l, event("wrapped"), fmt.Errorf("topic t: %w", &busLikeError{attempts: 2, err: errBoom}))
+	giveUp(m, l, event("retry"), &listener.RetryError{ListenerID: "l", EventID: "retry", Attempts: 3, Err: errBoom})
+	giveUp(m, l, event("plain"), errBoom)
 	list, err := m.DeadLetters(context.Background(), listener.DeadLetterFilter{})
 	if err != nil {
 		t.Fatal(err)

@@ -36,10 +36,6 @@ const (
 	// DefaultCallbackQueueSize is ManagerConfig.CallbackQueueSize when it
 	// is 0.
 	DefaultCallbackQueueSize = 256
-	// DefaultMaxPendingRetries is ManagerConfig.MaxPendingRetries when it is
-	// 0: the retries scheduled with Retry that may wait at once, about 200
-	// bytes each besides the events they keep.
-	DefaultMaxPendingRetries = 10000
 	// DefaultComponentName is ManagerConfig.Name when it is empty.
 	DefaultComponentName = "listener"
 )

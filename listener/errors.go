@@ -25,11 +25,6 @@ var (
 	// ErrDeadLetterNotFound is returned for a dead-letter ID the store does
 	// not hold (any more).
 	ErrDeadLetterNotFound = errors.New("listener: dead letter not found")
-	// ErrRetryQueueFull is wrapped in the *RetryError of an event that Retry
-	// dead-lettered instead of scheduling, because ManagerConfig.MaxPendingRetries
-	// retries were already waiting. Such events are counted in
-	// Stats.RetryQueueOverflow.
-	ErrRetryQueueFull = errors.New("listener: retry queue full")
 	// ErrCallbackPanic is matched by the *CallbackPanicError of a policy
 	// callback (RetryPolicy.RetryCondition) that panicked.
 	ErrCallbackPanic = errors.New("listener: policy callback panicked")

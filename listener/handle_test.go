@@ -207,7 +207,7 @@ func TestHandleReturnsAtOnceWhileTheCircuitIsOpen(t *testing.T) {
 				Circuit:     listener.CircuitConfig{Enabled: true, FailureThreshold: 1}, // default 30s cool-down, HoldWhileOpen
 				DeadLetter:  listener.DeadLetterConfig{Enabled: true, Handler: sink.handler},
 			})
-			if err := m.Attempt(context.Background(), l, event("opener")); !errors.Is(err, errBoom) {
+			if err := attempt(m, context.Background(), l, event("opener")); !errors.Is(err, errBoom) {
 				t.Fatalf("Attempt = %v, want boom (opening the breaker)", err)
 			}
 			start := time.Now()
@@ -275,10 +275,10 @@ func TestHandleReturnsAtOnceWhileTheCircuitIsOpen(t *testing.T) {
 			m := newManager(t, l, listener.ListenerConfig{
 				Circuit: listener.CircuitConfig{Enabled: true, FailureThreshold: 1, CoolDown: time.Second},
 			})
-			_ = m.Attempt(context.Background(), l, event("opener"))
+			_ = attempt(m, context.Background(), l, event("opener"))
 			time.Sleep(time.Second)
 			done := make(chan error)
-			go func() { done <- m.Attempt(context.Background(), l, event("probe")) }()
+			go func() { done <- attempt(m, context.Background(), l, event("probe")) }()
 			synctest.Wait()
 			err := m.Handle(context.Background(), l, event("e"))
 			var coe *listener.CircuitOpenError

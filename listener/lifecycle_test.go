@@ -3,8 +3,6 @@ package listener_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -49,9 +47,9 @@ func TestRegisterRefusesNonsense(t *testing.T) {
 
 func TestLookupReturnsTheConfigWithDefaults(t *testing.T) {
 	m := newManager(t, &scripted{id: "l"}, listener.ListenerConfig{Circuit: listener.CircuitConfig{Enabled: true, SuccessThreshold: 2}})
-	cfg, ok := m.Lookup("l")
+	cfg, ok := listener.ConfigOf(m, "l")
 	if !ok {
-		t.Fatal("Lookup did not find l")
+		t.Fatal("l is not registered")
 	}
 	p, c := cfg.RetryPolicy, cfg.Circuit
 	if cfg.Name != "l" || p.MaxAttempts != 3 || p.InitialDelay != 100*time.Millisecond || p.MaxDelay != 30*time.Second || p.Multiplier != 2 {
@@ -60,7 +58,7 @@ func TestLookupReturnsTheConfigWithDefaults(t *testing.T) {
 	if c.FailureThreshold != 5 || c.CoolDown != 30*time.Second || c.HalfOpenProbes != 2 || cfg.DeadLetter.QueueSize != 256 {
 		t.Errorf("circuit defaults not filled: %+v", c)
 	}
-	if _, ok := m.Lookup("nobody"); ok {
+	if _, ok := listener.ConfigOf(m, "nobody"); ok {
 		t.Error("Lookup found an unregistered ID")
 	}
 }
@@ -73,7 +71,7 @@ func TestUnregisterRemovesThePolicy(t *testing.T) {
 	if err := m.Unregister("l"); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Attempt(context.Background(), l, event("x")); err != nil {
+	if err := attempt(m, context.Background(), l, event("x")); err != nil {
 		t.Errorf("after Unregister the listener is still refused: %v", err)
 	}
 	if err := m.Unregister("l"); !errors.Is(err, shared.ErrListenerNotFound) {
@@ -90,7 +88,7 @@ func TestStopWaitsForAttemptsInFlight(t *testing.T) {
 		l := shared.NewListener("l", func(ctx context.Context, e shared.Event) error { <-release; return nil })
 		m := listener.NewManager(listener.ManagerConfig{})
 		_ = m.Register(l, listener.ListenerConfig{})
-		go func() { _ = m.Attempt(context.Background(), l, event("x")) }()
+		go func() { _ = attempt(m, context.Background(), l, event("x")) }()
 		synctest.Wait()
 		stopped := make(chan error)
 		go func() { stopped <- m.Stop(context.Background()) }()
@@ -166,7 +164,7 @@ func TestStopDrainsTheDeadLetterQueueAndCanGiveUp(t *testing.T) {
 				handled.Add(1)
 			}}})
 			for range 5 {
-				m.DeadLetter(l, event("x"), errBoom)
+				giveUp(m, l, event("x"), errBoom)
 			}
 			if err := m.Stop(context.Background()); err != nil {
 				t.Fatal(err)
@@ -183,7 +181,7 @@ func TestStopDrainsTheDeadLetterQueueAndCanGiveUp(t *testing.T) {
 			m := listener.NewManager(listener.ManagerConfig{})
 			_ = m.Register(l, listener.ListenerConfig{DeadLetter: listener.DeadLetterConfig{Enabled: true, Handler: func(shared.Event, error) { <-gate }}})
 			for range 5 {
-				m.DeadLetter(l, event("x"), errBoom)
+				giveUp(m, l, event("x"), errBoom)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
@@ -209,7 +207,7 @@ func TestManagerIsRestartable(t *testing.T) {
 		if err := m.Start(); err != nil {
 			t.Fatalf("Start on a new manager: %v", err)
 		}
-		m.DeadLetter(l, event("before"), errBoom)
+		giveUp(m, l, event("before"), errBoom)
 		<-sink.seen
 		if err := m.Stop(context.Background()); err != nil {
 			t.Fatal(err)
@@ -217,14 +215,14 @@ func TestManagerIsRestartable(t *testing.T) {
 		if err := m.Stop(context.Background()); err != nil {
 			t.Errorf("second Stop = %v", err)
 		}
-		m.DeadLetter(l, event("while-stopped"), errBoom)
-		if err := m.Attempt(context.Background(), l, event("x")); err != nil {
+		giveUp(m, l, event("while-stopped"), errBoom)
+		if err := attempt(m, context.Background(), l, event("x")); err != nil {
 			t.Errorf("Attempt after Stop = %v", err)
 		}
 		if err := m.Start(); err != nil {
 			t.Fatal(err)
 		}
-		m.DeadLetter(l, event("after"), errBoom)
+		giveUp(m, l, event("after"), errBoom)
 		<-sink.seen
 		if err := m.Stop(context.Background()); err != nil {
 			t.Fatal(err)
@@ -243,115 +241,23 @@ func TestManagerIsRestartable(t *testing.T) {
 	})
 }
 
-func TestRetryHandsWorkBackAfterTheDelay(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		l := &scripted{id: "l"}
-		m := listener.NewManager(listener.ManagerConfig{})
-		_ = m.Register(l, listener.ListenerConfig{
-			RetryPolicy: listener.RetryPolicy{MaxAttempts: 3, InitialDelay: time.Second, Jitter: listener.JitterNone},
-			DeadLetter:  listener.DeadLetterConfig{Enabled: true},
-		})
-		start := time.Now()
-		type call struct {
-			n  int
-			at time.Duration
-		}
-		calls := make(chan call, 10)
-		var again func(n int)
-		again = func(n int) {
-			calls <- call{n, time.Since(start)}
-			if !m.Retry(l, event("x"), n, errBoom, again) { // attempt n failed too
-				close(calls)
-			}
-		}
-		if !m.Retry(l, event("x"), 1, errBoom, again) {
-			t.Fatal("Retry refused the first retry")
-		}
-		if m.PendingRetries() != 1 {
-			t.Errorf("PendingRetries = %d, want 1", m.PendingRetries())
-		}
-		var got []call
-		for c := range calls {
-			got = append(got, c)
-		}
-		want := []call{{2, time.Second}, {3, 3 * time.Second}}
-		if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
-			t.Errorf("again called %v, want %v", got, want)
-		}
-		if list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{}); len(list) != 1 || list[0].Attempts != 3 {
-			t.Errorf("dead letters %+v, want one after 3 attempts", list)
-		}
-		if err := m.Stop(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		if m.Retry(l, event("y"), 1, errBoom, again) {
-			t.Error("Retry after Stop returned true")
-		}
-		list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{})
-		if len(list) != 2 || !errors.Is(list[1].Err, listener.ErrStopped) {
-			t.Errorf("Retry after Stop must dead-letter with ErrStopped: %+v", list)
-		}
-	})
-}
-
-func TestStopWaitsForScheduledRetriesOrDeadLettersThem(t *testing.T) {
-	for _, outOfTime := range []bool{false, true} {
-		name := "Stop waits for a scheduled retry to be handed back"
-		if outOfTime {
-			name = "Stop out of time dead-letters a scheduled retry"
-		}
-		t.Run(name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				l := &scripted{id: "l"}
-				m := listener.NewManager(listener.ManagerConfig{})
-				_ = m.Register(l, listener.ListenerConfig{
-					RetryPolicy: listener.RetryPolicy{InitialDelay: 10 * time.Second, Jitter: listener.JitterNone},
-					DeadLetter:  listener.DeadLetterConfig{Enabled: true},
-				})
-				var mu sync.Mutex
-				var handedBack []int
-				m.Retry(l, event("x"), 1, errBoom, func(n int) { mu.Lock(); handedBack = append(handedBack, n); mu.Unlock() })
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				if outOfTime {
-					cancel()
-				}
-				defer cancel()
-				err := m.Stop(ctx)
-				mu.Lock()
-				defer mu.Unlock()
-				list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{})
-				if outOfTime {
-					// Abandoned: dead-lettered, and handed back with 0 so the owner stops waiting.
-					if !errors.Is(err, context.Canceled) || len(handedBack) != 1 || handedBack[0] != 0 || len(list) != 1 || !errors.Is(list[0].Err, listener.ErrStopped) {
-						t.Errorf("Stop = %v, handed back %v, dead letters %+v", err, handedBack, list)
-					}
-					return
-				}
-				if err != nil || len(handedBack) != 1 || handedBack[0] != 2 || len(list) != 0 {
-					t.Errorf("Stop = %v, handed back %v, dead letters %d", err, handedBack, len(list))
-				}
-			})
-		})
-	}
-}
-
 func TestNextTellsTheBusWhatToDo(t *testing.T) {
 	l := &scripted{id: "l"}
 	m := newManager(t, l, listener.ListenerConfig{
 		RetryPolicy: listener.RetryPolicy{MaxAttempts: 2, Jitter: listener.JitterNone},
 		Circuit:     listener.CircuitConfig{Enabled: true, FailureThreshold: 1, CoolDown: time.Minute},
 	})
-	if d, ok := m.Next(l, 1, errBoom); !ok || d != 100*time.Millisecond {
+	if d, ok := next(m, l, 1, errBoom); !ok || d != 100*time.Millisecond {
 		t.Errorf("Next(1) = %v, %v", d, ok)
 	}
-	if _, ok := m.Next(l, 2, errBoom); ok {
+	if _, ok := next(m, l, 2, errBoom); ok {
 		t.Error("Next(2) retried past MaxAttempts")
 	}
 	open := &listener.CircuitOpenError{ListenerID: "l", RetryAfter: 42 * time.Second}
-	if d, ok := m.Next(l, 2, open); !ok || d != 42*time.Second {
+	if d, ok := next(m, l, 2, open); !ok || d != 42*time.Second {
 		t.Errorf("Next on an open circuit = %v, %v, want hold for 42s", d, ok)
 	}
-	if d, ok := m.Next(&scripted{id: "other"}, 1, errBoom); !ok || d > 100*time.Millisecond {
+	if d, ok := next(m, &scripted{id: "other"}, 1, errBoom); !ok || d > 100*time.Millisecond {
 		t.Errorf("Next for an unregistered listener = %v, %v, want the default policy", d, ok)
 	}
 }
@@ -369,15 +275,11 @@ func TestZeroManagerIsUsable(t *testing.T) {
 			calls := []call{
 				{"Register", func(m *listener.Manager) { _ = m.Register(l, listener.ListenerConfig{}) }},
 				{"Unregister", func(m *listener.Manager) { _ = m.Unregister("l") }},
-				{"Lookup", func(m *listener.Manager) { m.Lookup("l") }},
 				{"Start", func(m *listener.Manager) { _ = m.Start() }},
 				{"Stop", func(m *listener.Manager) { _ = m.Stop(context.Background()) }},
-				{"Attempt", func(m *listener.Manager) { _ = m.Attempt(context.Background(), l, event("x")) }},
+				{"Route", func(m *listener.Manager) { _ = attempt(m, context.Background(), l, event("x")) }},
 				{"Handle", func(m *listener.Manager) { _ = m.Handle(context.Background(), l, event("x")) }},
-				{"Next", func(m *listener.Manager) { m.Next(l, 1, errBoom) }},
-				{"Retry", func(m *listener.Manager) { m.Retry(l, event("x"), 3, errBoom, func(int) {}) }},
-				{"PendingRetries", func(m *listener.Manager) { m.PendingRetries() }},
-				{"DeadLetter", func(m *listener.Manager) { m.DeadLetter(l, event("x"), errBoom) }},
+				{"Route.DeadLetter", func(m *listener.Manager) { giveUp(m, l, event("x"), errBoom) }},
 				{"DeadLetters", func(m *listener.Manager) { _, _ = m.DeadLetters(context.Background(), listener.DeadLetterFilter{}) }},
 				{"InspectDeadLetter", func(m *listener.Manager) { _, _ = m.InspectDeadLetter(context.Background(), "dl-1") }},
 				{"RemoveDeadLetter", func(m *listener.Manager) { _ = m.RemoveDeadLetter(context.Background(), "dl-1") }},
@@ -390,7 +292,6 @@ func TestZeroManagerIsUsable(t *testing.T) {
 				{"Stats", func(m *listener.Manager) { m.Stats() }},
 				{"Health", func(m *listener.Manager) { m.Health() }},
 				{"HealthHandler", func(m *listener.Manager) { m.HealthHandler() }},
-				{"Bind", func(m *listener.Manager) { _, _ = m.Bind("l").Handle(context.Background(), l, event("x")) }},
 			}
 			for _, c := range calls {
 				var m listener.Manager
@@ -432,83 +333,11 @@ func TestZeroManagerIsUsable(t *testing.T) {
 	})
 }
 
-// Retries scheduled with Retry are bounded: past MaxPendingRetries the
-// event is dead-lettered with ErrRetryQueueFull and counted, not queued.
-func TestRetryQueueIsBounded(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		l := &scripted{id: "l"}
-		m := listener.NewManager(listener.ManagerConfig{MaxPendingRetries: 2})
-		defer func() {
-			if err := m.Stop(context.Background()); err != nil {
-				t.Error(err)
-			}
-		}()
-		if err := m.Register(l, listener.ListenerConfig{
-			RetryPolicy: listener.RetryPolicy{MaxAttempts: 5, InitialDelay: time.Second, Jitter: listener.JitterNone},
-			DeadLetter:  listener.DeadLetterConfig{Enabled: true},
-		}); err != nil {
-			t.Fatal(err)
-		}
-		var handedBack atomic.Int64
-		again := func(int) { handedBack.Add(1) }
-		for i, want := range []bool{true, true, false, false} {
-			if got := m.Retry(l, event(fmt.Sprint("e", i)), 1, errBoom, again); got != want {
-				t.Errorf("Retry #%d = %v, want %v", i+1, got, want)
-			}
-		}
-		st := m.Stats()
-		if st.PendingRetries != 2 || st.RetryQueueOverflow != 2 || st.RetriesScheduled != 2 {
-			t.Errorf("pending=%d overflow=%d scheduled=%d, want 2, 2, 2", st.PendingRetries, st.RetryQueueOverflow, st.RetriesScheduled)
-		}
-		list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{})
-		if len(list) != 2 {
-			t.Fatalf("dead letters %+v, want the 2 overflowing events", list)
-		}
-		for i, d := range list {
-			var re *listener.RetryError
-			if id := fmt.Sprint("e", i+2); d.Event.ID() != id || !errors.Is(d.Err, listener.ErrRetryQueueFull) || !errors.Is(d.Err, errBoom) ||
-				errors.Is(d.Err, shared.ErrRetryLimitExceeded) || !errors.As(d.Err, &re) || d.Attempts != 1 {
-				t.Errorf("dead letter %d = %s %v (attempts %d), want %s with ErrRetryQueueFull after 1 attempt", i, d.Event.ID(), d.Err, d.Attempts, id)
-			}
-		}
-		// Once the scheduled ones are handed back, there is room again.
-		time.Sleep(time.Second)
-		synctest.Wait()
-		if handedBack.Load() != 2 || m.PendingRetries() != 0 {
-			t.Fatalf("handed back %d, pending %d", handedBack.Load(), m.PendingRetries())
-		}
-		if !m.Retry(l, event("later"), 1, errBoom, again) {
-			t.Error("Retry refused with room in the queue")
-		}
-	})
-}
-
-func TestMaxPendingRetriesDefault(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		l := &scripted{id: "l"}
-		m := newManager(t, l, listener.ListenerConfig{RetryPolicy: listener.RetryPolicy{InitialDelay: time.Hour}})
-		for i := range listener.DefaultMaxPendingRetries {
-			if !m.Retry(l, event("x"), 1, errBoom, func(int) {}) {
-				t.Fatalf("Retry #%d refused below the default bound", i+1)
-			}
-		}
-		if m.Retry(l, event("x"), 1, errBoom, func(int) {}) {
-			t.Error("Retry beyond DefaultMaxPendingRetries was scheduled")
-		}
-		if st := m.Stats(); st.RetryQueueOverflow != 1 || st.PendingRetries != listener.DefaultMaxPendingRetries {
-			t.Errorf("overflow=%d pending=%d", st.RetryQueueOverflow, st.PendingRetries)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		_ = m.Stop(ctx) // abandons the 10000 retries; the cleanup's Stop then returns nil
-	})
-}
-
-// Binding.Attempt takes a one-frame path for a registration with nothing to
-// enforce per attempt; it must account for an attempt as Manager.Attempt
+// Route.Attempt takes a one-frame path for a registration with nothing to
+// enforce per attempt; it must account for an attempt as the general path
 // does: counted, failures recorded for Health, a success resetting the run
 // of failures, nothing left in flight.
-func TestBindingAttemptOnAPlainRegistrationIsAccountedFor(t *testing.T) {
+func TestRouteAttemptOnAPlainRegistrationIsAccountedFor(t *testing.T) {
 	ctx := context.Background()
 	m := listener.NewManager(listener.ManagerConfig{})
 	fail := errors.New("down")
@@ -517,12 +346,15 @@ func TestBindingAttemptOnAPlainRegistrationIsAccountedFor(t *testing.T) {
 	if rerr := m.Register(l, listener.ListenerConfig{}); rerr != nil {
 		t.Fatal(rerr)
 	}
-	b := m.Bind("plain")
+	rt, rerr := m.Route(l, listener.RouteConfig{})
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
 	e := shared.NewBaseEvent("e1", "t", nil)
 	err = fail
 	for range 2 {
-		if managed, got := b.Attempt(ctx, l, e); !managed || !errors.Is(got, fail) {
-			t.Fatalf("Attempt = %v, %v; want true, %v", managed, got, fail)
+		if v := rt.Attempt(ctx, e, 1); !rt.Registered() || !errors.Is(v.Err, fail) {
+			t.Fatalf("Attempt = %v, want %v", v.Err, fail)
 		}
 	}
 	h := m.Health().Listeners[0]
@@ -530,8 +362,8 @@ func TestBindingAttemptOnAPlainRegistrationIsAccountedFor(t *testing.T) {
 		t.Errorf("after two failures: %+v", h)
 	}
 	err = nil
-	if managed, got := b.Attempt(ctx, l, e); !managed || got != nil {
-		t.Fatalf("Attempt = %v, %v; want true, nil", managed, got)
+	if v := rt.Attempt(ctx, e, 1); v.Err != nil {
+		t.Fatalf("Attempt = %v, want nil", v.Err)
 	}
 	s := m.Stats().Listeners[0]
 	if s.Attempts != 3 || s.Failures != 2 || s.Successes != 1 || s.InFlight != 0 {

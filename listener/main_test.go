@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -83,7 +84,7 @@ func newManager(t *testing.T, l shared.Listener, cfg listener.ListenerConfig) *l
 func attemptN(m *listener.Manager, l shared.Listener, n int) []error {
 	errs := make([]error, n)
 	for i := range errs {
-		errs[i] = m.Attempt(context.Background(), l, event("e"))
+		errs[i] = attempt(m, context.Background(), l, event("e"))
 	}
 	return errs
 }
@@ -97,4 +98,35 @@ func circuitOf(t *testing.T, m *listener.Manager, id string) listener.CircuitSta
 	}
 	t.Fatalf("listener %q not in stats", id)
 	return 0
+}
+
+// attempt makes one attempt of l on e through a route with the zero
+// RouteConfig, as a dispatcher does, and returns the attempt's error.
+func attempt(m *listener.Manager, ctx context.Context, l shared.Listener, e shared.Event) error {
+	rt, err := m.Route(l, listener.RouteConfig{})
+	if err != nil {
+		return err
+	}
+	return rt.Attempt(ctx, e, 1).Err
+}
+
+// giveUp gives e up for l through a route whose own policy keeps dead
+// letters.
+func giveUp(m *listener.Manager, l shared.Listener, e shared.Event, err error) {
+	rt, rerr := m.Route(l, listener.RouteConfig{Policy: listener.Policy{DeadLetter: listener.DeadLetterConfig{Enabled: true}}})
+	if rerr != nil {
+		return
+	}
+	rt.DeadLetter(e, err)
+}
+
+// next returns the verdict's delay and retry on attempt n of l failing with
+// err.
+func next(m *listener.Manager, l shared.Listener, n int, err error) (time.Duration, bool) {
+	rt, rerr := m.Route(l, listener.RouteConfig{})
+	if rerr != nil {
+		return 0, false
+	}
+	v := rt.Decide(event("x"), n, err)
+	return v.Delay, v.Retry
 }

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/novaevents/nova/internal/delay"
 	"github.com/novaevents/nova/shared"
 )
 
@@ -58,22 +57,19 @@ type Manager struct {
 	stopDone chan struct{}
 	retired  []*reg      // unregistered while attempts were in flight
 	draining []runHandle // dead-letter goroutines of unregistered listeners
-	queue    *delay.Queue
-	pending  map[*pendingRetry]struct{}
-	noRetry  bool // Stop has closed the retry queue: Retry dead-letters
-
-	maxPending    int // ManagerConfig.MaxPendingRetries
-	retryOverflow atomic.Uint64
+	// routeDLQs are the dead-letter goroutines of routes' fallback
+	// policies (a bus topic's DeadLetter.Handler).
+	routeDLQs []*dispatcher[DeadLetter]
+	leftovers []runHandle // of a Stop that ran out of time
 
 	callbacks *dispatcher[stateChange]
 
-	dlSeq        atomic.Uint64
-	dlStored     atomic.Uint64
-	dlEvicted    atomic.Uint64
-	dlLost       atomic.Uint64
-	dlStoreErrs  atomic.Uint64
-	dlRedriven   atomic.Uint64
-	retriesSched atomic.Uint64
+	dlSeq       atomic.Uint64
+	dlStored    atomic.Uint64
+	dlEvicted   atomic.Uint64
+	dlLost      atomic.Uint64
+	dlStoreErrs atomic.Uint64
+	dlRedriven  atomic.Uint64
 }
 
 type stateChange struct {
@@ -91,6 +87,13 @@ type reg struct {
 	breaker *breaker      // nil without a circuit breaker
 	dlq     *dispatcher[DeadLetter]
 
+	*counts // shared by every fallback registration of the unregistered
+}
+
+// counts are a registration's counters. The registrations that routes make
+// for listeners that are not registered share the manager's unregistered
+// counts, so that Stats.Unregistered sums them.
+type counts struct {
 	// started and finished count attempts that reached the handler; their
 	// difference is the attempts in flight. Two atomic adds per attempt is
 	// all the success path pays for counting.
@@ -173,13 +176,11 @@ func (m *Manager) setup(cfg ManagerConfig) {
 	m.metrics = cfg.Metrics
 	m.log = cfg.Logger
 	m.store = cfg.DeadLetterStore
-	m.maxPending = cfg.MaxPendingRetries
 	m.idle = make(chan struct{}, 1)
-	m.pending = make(map[*pendingRetry]struct{})
 	m.regs.Store(newRegistry(nil))
 	cut := make(chan struct{})
 	m.cut.Store(&cut)
-	m.unreg = &reg{cfg: ListenerConfig{}.withDefaults("")}
+	m.unreg = &reg{cfg: ListenerConfig{}.withDefaults(""), counts: new(counts)}
 	m.callbacks = newDispatcher(cfg.CallbackQueueSize, func(c stateChange) { c.fn(c.id, c.from, c.to) }, m.callbackPanic)
 }
 
@@ -198,7 +199,7 @@ func (m *Manager) Register(l shared.Listener, cfg ListenerConfig) error {
 	}
 	id := l.ID()
 	cfg = cfg.withDefaults(id)
-	r := &reg{id: id, cfg: cfg}
+	r := &reg{id: id, cfg: cfg, counts: new(counts)}
 	if cfg.Concurrency > 0 {
 		r.sem = make(chan struct{}, cfg.Concurrency)
 	}
@@ -256,15 +257,6 @@ func (m *Manager) Unregister(id string) error {
 	return nil
 }
 
-// Lookup returns the config registered for listenerID, defaults filled in.
-func (m *Manager) Lookup(listenerID string) (ListenerConfig, bool) {
-	m.init()
-	if r := m.regs.Load().get(listenerID); r != nil {
-		return r.cfg, true
-	}
-	return ListenerConfig{}, false
-}
-
 // regFor returns l's registration, or the unregistered one.
 func (m *Manager) regFor(id string) *reg {
 	if r := m.regs.Load().get(id); r != nil {
@@ -288,11 +280,13 @@ func (m *Manager) Start() error {
 		return fmt.Errorf("%w: Stop is still in progress", ErrStopped)
 	}
 	m.state = running
-	m.noRetry = false
 	cut := make(chan struct{})
 	m.cut.Store(&cut)
 	m.stopping.Store(false)
 	m.callbacks.restart()
+	for _, d := range m.routeDLQs {
+		d.restart()
+	}
 	for _, r := range m.regs.Load().list {
 		if r.dlq != nil {
 			r.dlq.restart()
@@ -321,7 +315,17 @@ func (m *Manager) Stop(ctx context.Context) error {
 	m.mu.Lock()
 	switch m.state {
 	case stopped:
+		left := m.leftovers
 		m.mu.Unlock()
+		// A Stop that ran out of time left callbacks running: wait for
+		// them, so that a later Stop returns once nothing runs.
+		for _, run := range left {
+			select {
+			case <-run.done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		return nil
 	case stopping:
 		done := m.stopDone
@@ -342,13 +346,15 @@ func (m *Manager) Stop(ctx context.Context) error {
 	if err != nil {
 		close(*m.cut.Load())
 	}
-	// Ends the retry goroutine. After a full drain nothing is pending but
-	// what a late Retry added since; either way it is dead-lettered.
-	m.abandonRetries()
 
 	m.mu.Lock()
 	runs := m.draining
 	m.draining = nil
+	for _, d := range m.routeDLQs {
+		if run, ok := d.stop(); ok {
+			runs = append(runs, run)
+		}
+	}
 	m.mu.Unlock()
 	if run, ok := m.callbacks.stop(); ok {
 		runs = append(runs, run)
@@ -373,6 +379,11 @@ func (m *Manager) Stop(ctx context.Context) error {
 	}
 
 	m.mu.Lock()
+	if err != nil {
+		m.leftovers = runs
+	} else {
+		m.leftovers = nil
+	}
 	m.state = stopped
 	close(m.stopDone)
 	m.mu.Unlock()
@@ -402,9 +413,6 @@ func (m *Manager) drained() bool {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.pending) != 0 {
-		return false
-	}
 	live := m.retired[:0]
 	for _, r := range m.retired {
 		if r.inflight() != 0 {

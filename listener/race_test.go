@@ -29,14 +29,13 @@ func TestLifecycleRacesAreSafe(t *testing.T) {
 					})
 				case 1:
 					l.push(errBoom)
-					_ = m.Attempt(ctx, l, event("a"))
+					_ = attempt(m, ctx, l, event("a"))
 				case 2:
 					l.push(errBoom, errBoom)
 					_ = m.Handle(ctx, l, event("h"))
 				case 3:
-					m.Retry(l, event("r"), 1, errBoom, func(int) {})
 				case 4:
-					m.DeadLetter(l, event("d"), errBoom)
+					giveUp(m, l, event("d"), errBoom)
 				case 5:
 					_ = m.Unregister(l.id)
 				case 6:

@@ -45,9 +45,6 @@ type Stats struct {
 	DeadLetterHandlerPanics   uint64
 	CallbacksDropped          uint64 // state changes not passed to OnStateChange: queue full or stopped
 	CallbackPanics            uint64
-	PendingRetries            int // scheduled with Retry, not yet handed back
-	RetriesScheduled          uint64
-	RetryQueueOverflow        uint64 // Retry calls dead-lettered with ErrRetryQueueFull: MaxPendingRetries were waiting
 }
 
 // Stats returns a snapshot of the manager's counters.
@@ -55,14 +52,20 @@ func (m *Manager) Stats() Stats {
 	m.init()
 	regs := m.regs.Load().list
 	s := Stats{Listeners: make([]ListenerStats, 0, len(regs))}
+	m.mu.Lock()
+	dlqs := slices.Clone(m.routeDLQs)
+	m.mu.Unlock()
 	for _, r := range regs {
 		s.Listeners = append(s.Listeners, r.stats())
 		if r.dlq != nil {
-			s.DeadLetterHandlerQueued += r.dlq.queued()
-			s.DeadLetterHandlerOverflow += r.dlq.overflow.Load()
-			s.DeadLetterHandlerSkipped += r.dlq.skipped.Load()
-			s.DeadLetterHandlerPanics += r.dlq.panics.Load()
+			dlqs = append(dlqs, r.dlq)
 		}
+	}
+	for _, d := range dlqs {
+		s.DeadLetterHandlerQueued += d.queued()
+		s.DeadLetterHandlerOverflow += d.overflow.Load()
+		s.DeadLetterHandlerSkipped += d.skipped.Load()
+		s.DeadLetterHandlerPanics += d.panics.Load()
 	}
 	slices.SortFunc(s.Listeners, func(a, b ListenerStats) int { return strings.Compare(a.ID, b.ID) })
 	s.Unregistered = m.unreg.stats()
@@ -78,9 +81,6 @@ func (m *Manager) Stats() Stats {
 	}
 	s.CallbacksDropped = m.callbacks.overflow.Load() + m.callbacks.skipped.Load()
 	s.CallbackPanics = m.callbacks.panics.Load()
-	s.PendingRetries = m.PendingRetries()
-	s.RetriesScheduled = m.retriesSched.Load()
-	s.RetryQueueOverflow = m.retryOverflow.Load()
 	return s
 }
 

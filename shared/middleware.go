@@ -115,13 +115,14 @@ func (e *TimeoutError) Is(target error) bool {
 	return target == ErrTimeout || target == context.DeadlineExceeded
 }
 
-// Timeout is ListenerMiddleware that gives each call a deadline of d through
-// its context. A handler that returns after the deadline, or returns the
-// context's error, fails with a *TimeoutError. If the caller's own context
-// ends first (an earlier deadline, a cancellation), that is not this
-// middleware's timeout: the handler's error (usually the caller's ctx.Err())
-// comes back unchanged. A handler that ignores its context keeps running:
-// Go cannot stop it, and the dispatcher waits for it.
+// Timeout is ListenerMiddleware that gives each call a deadline of d
+// through its context, under Nova's one timeout rule (see [HandleWithin]):
+// a handler that returns nil has succeeded, even after the deadline; one
+// that returns an error once the deadline has passed fails with a
+// *TimeoutError. If the caller's own context ends first (an earlier
+// deadline, a cancellation), that is not this middleware's timeout: the
+// handler's error comes back unchanged. A handler that ignores its context
+// keeps running: Go cannot stop it, and the dispatcher waits for it.
 func Timeout(d time.Duration) ListenerMiddleware {
 	return func(next Listener) Listener {
 		if d <= 0 {
@@ -130,11 +131,40 @@ func Timeout(d time.Duration) ListenerMiddleware {
 		return Wrap(next, func(ctx context.Context, e Event) error {
 			tctx, cancel := context.WithTimeout(ctx, d)
 			defer cancel()
-			err := next.Handle(tctx, e)
-			if tctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
-				return &TimeoutError{ListenerID: next.ID(), Limit: d}
-			}
-			return err
+			return timedOut(ctx, tctx, d, next.ID(), next.Handle(tctx, e))
 		})
 	}
+}
+
+// HandleWithin calls l with a context whose deadline is limit from now,
+// recovering a panic as SafeHandle does. It is Nova's one timeout rule,
+// which the listener manager's Timeout, a bus topic's HandlerTimeout, the
+// Timeout middleware and the RabbitMQ consumer all follow:
+//
+//   - a handler that returns nil has succeeded, even if it returned after
+//     its deadline: its work is done, and running it again would repeat it
+//     (for ExactlyOnce, handle one event twice);
+//   - a handler that returns an error once the deadline has passed failed
+//     with a *TimeoutError (matching ErrTimeout and
+//     context.DeadlineExceeded), whatever error it returned;
+//   - if ctx itself ended, the handler's error is returned as it is: the
+//     caller gave up, the handler did not time out.
+//
+// A limit of zero or less means no deadline.
+func HandleWithin(ctx context.Context, limit time.Duration, l Listener, e Event) error {
+	if limit <= 0 {
+		return SafeHandle(ctx, l, e)
+	}
+	tctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	return timedOut(ctx, tctx, limit, l.ID(), SafeHandle(tctx, l, e))
+}
+
+// timedOut applies the timeout rule to err, returned by a handler called
+// with tctx, derived from ctx with a limit.
+func timedOut(ctx, tctx context.Context, limit time.Duration, id string, err error) error {
+	if err != nil && tctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+		return &TimeoutError{ListenerID: id, Limit: limit}
+	}
+	return err
 }
