@@ -28,18 +28,31 @@ func URL() string {
 	return amqp.DefaultURL
 }
 
-// Require skips t when the broker is unreachable, or fails it under
-// NOVA_REQUIRE_SERVICES=1; otherwise it holds the broker lock shared until
-// t ends, so that no fault test disturbs the broker meanwhile.
+// Require holds the broker lock shared until t ends, so that no fault test
+// disturbs the broker meanwhile (waiting for one that runs), then checks
+// that the broker answers: it skips t when it does not, or fails it under
+// NOVA_REQUIRE_SERVICES=1. Under NOVA_REQUIRE_SERVICES=1 a broker that is
+// restarting gets a few seconds.
 func Require(t testing.TB) {
 	t.Helper()
-	c, err := amqp091.DialConfig(URL(), amqp091.Config{Dial: amqp091.DefaultDial(3 * time.Second)})
-	if err == nil {
-		_ = c.Close()
-		brokerlock.Shared(t)
-		return
+	brokerlock.Shared(t)
+	required := os.Getenv("NOVA_REQUIRE_SERVICES") == "1"
+	tries := 1
+	if required {
+		tries = 4
 	}
-	if os.Getenv("NOVA_REQUIRE_SERVICES") == "1" {
+	var err error
+	for try := range tries {
+		if try > 0 {
+			time.Sleep(time.Duration(try) * time.Second) // a restart in progress
+		}
+		var c *amqp091.Connection
+		if c, err = amqp091.DialConfig(URL(), amqp091.Config{Dial: amqp091.DefaultDial(3 * time.Second)}); err == nil {
+			_ = c.Close()
+			return
+		}
+	}
+	if required {
 		t.Fatalf("RabbitMQ unreachable at %s: %v (%s)", URL(), err, startHint)
 	}
 	t.Skipf("RabbitMQ unreachable at %s: %v; %s", URL(), err, startHint)
