@@ -47,9 +47,10 @@ func (c *compressor) compress(body []byte) []byte {
 // inflate gunzips body, refusing results larger than limit. The gzip
 // trailer states the inflated size of the last member (modulo 2³²): a body
 // that admits to more than limit is refused before anything is inflated,
-// and an honest one is inflated into a buffer of the right size. A body
-// that lies is cut off at limit+1 bytes, so memory stays bounded by about
-// twice the limit either way.
+// and an honest one is inflated into a buffer of exactly its size. When
+// the body turns out longer than its trailer said, the buffer grows once,
+// straight to limit+1 bytes, so a lying body costs about the limit, never
+// more than twice it.
 func inflate(body []byte, limit int) ([]byte, error) {
 	r, err := gzip.NewReader(bytes.NewReader(body))
 	if err != nil {
@@ -58,19 +59,33 @@ func inflate(body []byte, limit int) ([]byte, error) {
 	tooLarge := func() error {
 		return &MalformedError{Field: "body", Reason: fmt.Sprintf("inflated body exceeds %d bytes (ConsumerConfig.MaxDecompressedSize)", limit)}
 	}
-	var buf bytes.Buffer
+	size := 0
 	if len(body) >= 18 { // the smallest gzip stream: 10-byte header, 8-byte trailer
-		size := uint64(binary.LittleEndian.Uint32(body[len(body)-4:]))
-		if size > uint64(limit) {
+		claimed := uint64(binary.LittleEndian.Uint32(body[len(body)-4:]))
+		if claimed > uint64(limit) {
 			return nil, tooLarge()
 		}
-		buf.Grow(int(size) + bytes.MinRead)
+		size = int(claimed)
 	}
-	if _, err := buf.ReadFrom(io.LimitReader(r, int64(limit)+1)); err != nil {
-		return nil, &MalformedError{Field: "body", Reason: "corrupt gzip body", Err: err}
+	buf := make([]byte, 0, size+1) // one byte more, to see the end without growing
+	in := io.LimitReader(r, int64(limit)+1)
+	for {
+		if len(buf) == cap(buf) && cap(buf) <= limit {
+			grown := make([]byte, len(buf), limit+1)
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := in.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, &MalformedError{Field: "body", Reason: "corrupt gzip body", Err: err}
+		}
 	}
-	if buf.Len() > limit {
+	if len(buf) > limit {
 		return nil, tooLarge()
 	}
-	return buf.Bytes(), nil
+	return buf, nil
 }

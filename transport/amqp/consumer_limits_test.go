@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,10 @@ import (
 func gzipped(t *testing.T, n int) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
+	w, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := w.Write(make([]byte, n)); err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +38,7 @@ func gzipped(t *testing.T, n int) []byte {
 func TestConsumerRefusesGzipBombsByDefault(t *testing.T) {
 	f := newFixture(t)
 	ctx := testCtx(t, 30*time.Second)
-	honest := gzipped(t, 4*amqp.DefaultMaxDecompressed)
+	honest := gzipped(t, 2*amqp.DefaultMaxDecompressed)
 	lying := bytes.Clone(honest)
 	binary.LittleEndian.PutUint32(lying[len(lying)-4:], 100) // claims 100 bytes
 	raw := rawChannel(t)
@@ -136,4 +140,43 @@ func slicesContainQueue(t amqp.Topology, name string) bool {
 		}
 	}
 	return false
+}
+
+// allocatedBy reports the bytes fn allocates.
+func allocatedBy(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestInflatingABombAllocatesAboutTheLimitAtMost shows the memory a bomb
+// costs: nothing much when its trailer admits its size, and about twice
+// the limit when the trailer lies.
+func TestInflatingABombAllocatesAboutTheLimitAtMost(t *testing.T) {
+	const limit = 1 << 20
+	honest := gzipped(t, 16*limit)
+	lying := bytes.Clone(honest)
+	binary.LittleEndian.PutUint32(lying[len(lying)-4:], 100)
+	for name, tc := range map[string]struct {
+		body []byte
+		max  uint64
+	}{
+		"a bomb that admits its size": {honest, limit / 4},
+		"a bomb whose trailer lies":   {lying, 3 * limit},
+	} {
+		var err error
+		n := allocatedBy(func() { _, err = amqp.Inflate(tc.body, limit) })
+		if !errors.Is(err, amqp.ErrMalformed) {
+			t.Errorf("%s: got %v, want ErrMalformed", name, err)
+		}
+		if n > tc.max {
+			t.Errorf("%s: allocated %d bytes, want at most %d", name, n, tc.max)
+		}
+	}
+	small := gzipped(t, limit)
+	if out, err := amqp.Inflate(small, limit); err != nil || len(out) != limit {
+		t.Fatalf("a body of exactly the limit: %d bytes, %v", len(out), err)
+	}
 }

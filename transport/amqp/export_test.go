@@ -94,3 +94,6 @@ func Borrow(ctx context.Context, c *Client) (release func(), err error) {
 	}
 	return pc.release, nil
 }
+
+// Inflate exposes the consumer's gzip inflation.
+func Inflate(body []byte, limit int) ([]byte, error) { return inflate(body, limit) }

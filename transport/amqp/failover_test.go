@@ -3,6 +3,7 @@ package amqp_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,23 +60,35 @@ func TestFailoverToTheNextBrokerLosesNothingConfirmed(t *testing.T) {
 	}
 	p := f.publisher(t, amqp.PublisherConfig{MaxInFlight: 64, PublishTimeout: 60 * time.Second})
 
-	publish := func(from, to int) {
-		receipts := make([]*amqp.Receipt, 0, to-from)
-		for i := from; i < to; i++ {
+	// Publishing runs on while the first broker is cut: the cut comes
+	// once a quarter of the messages are confirmed, with more in flight.
+	receipts := make(chan *amqp.Receipt, total)
+	published := make(chan error, 1)
+	go func() {
+		defer close(receipts)
+		for i := range total {
 			r, err := p.PublishAsync(ctx, f.exchange, amqp.Message{RoutingKey: "n", Body: []byte(strconv.Itoa(i))})
 			if err != nil {
-				t.Fatalf("publish %d: %v", i, err)
+				published <- fmt.Errorf("publish %d: %w", i, err)
+				return
 			}
-			receipts = append(receipts, r)
+			receipts <- r
 		}
-		if err := amqp.WaitAll(ctx, receipts...); err != nil {
-			t.Fatalf("publishes %d..%d not all confirmed: %v", from, to, err)
+		published <- nil
+	}()
+	n := 0
+	for r := range receipts {
+		if err := r.Wait(ctx); err != nil {
+			t.Fatalf("publish %d not confirmed: %v", n, err)
+		}
+		n++
+		if n == total/4 {
+			first.Cut()
 		}
 	}
-	publish(0, total/2)
-	first.Cut()
-	// Publishing goes on at once: these wait for the failover.
-	publish(total/2, total)
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case <-all:
 	case <-ctx.Done():
@@ -87,6 +100,9 @@ func TestFailoverToTheNextBrokerLosesNothingConfirmed(t *testing.T) {
 		if strings.Contains(sc.URL, second.Addr()) {
 			break
 		}
+	}
+	if st := f.client.Stats(); st.Reconnects == 0 {
+		t.Fatalf("client stats %+v: no connection was lost", st)
 	}
 	if st := k.Stats(); st.Sessions < 2 {
 		t.Fatalf("consumer sessions %d: it never moved to the second broker", st.Sessions)

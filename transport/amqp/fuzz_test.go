@@ -30,7 +30,17 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, prefix, id, typ, at, contentType string, body []byte, packed, dataType string) {
 		h := amqp.Table{}
 		if prefix != "" {
-			h[prefix+"id"] = id
+			// Headers of other AMQP types than strings, chosen by the input.
+			var idValue any = id
+			switch len(body) % 4 {
+			case 1:
+				idValue = []byte(id)
+			case 2:
+				idValue = int64(len(id))
+			case 3:
+				idValue = amqp.Table{"nested": id}
+			}
+			h[prefix+"id"] = idValue
 			h[prefix+"type"] = typ
 			h[prefix+"specversion"] = "1.0"
 			if at != "" {
