@@ -18,8 +18,8 @@ const systemRabbitMQ = "rabbitmq"
 // Publisher is an *amqp.Publisher whose PublishEvent and PublishEventAsync
 // make producer spans. The trace context goes into the event's metadata,
 // which the publisher sends as CloudEvents attributes: the
-// cloudEvents:traceparent and cloudEvents:tracestate headers of the
-// distributed-tracing extension.
+// cloudEvents_traceparent and cloudEvents_tracestate headers of the
+// distributed-tracing extension (or cloudEvents:, with that prefix).
 type Publisher struct {
 	*amqp.Publisher
 	t *Tracer
@@ -62,7 +62,7 @@ func (t *Tracer) send(ctx context.Context, exchange string, e shared.Event, fn f
 
 // Handler wraps a RabbitMQ consumer's handler in a consumer span per
 // delivery, "process <queue>", whose parent is the producer span in the
-// message's trace context (the cloudEvents:traceparent header, or a plain
+// message's trace context (the cloudEvents_traceparent header, or a plain
 // traceparent header from other producers). The span carries the
 // delivery's attempt (AttemptKey: 1, then one more per retry through the
 // retry queues), the exchange, routing key, message ID and body size. A
@@ -107,12 +107,12 @@ func (t *Tracer) Handler(h amqp.Handler) amqp.Handler {
 }
 
 // headerCarrier reads the trace context from AMQP headers: the CloudEvents
-// AMQP binding's "cloudEvents:" (or older "cloudEvents_") prefix first,
+// AMQP binding's "cloudEvents_" or "cloudEvents:" prefix first,
 // then the bare key.
 type headerCarrier amqp.Table
 
 func (c headerCarrier) Get(key string) string {
-	for _, k := range [...]string{"cloudEvents:" + key, "cloudEvents_" + key, key} {
+	for _, k := range [...]string{"cloudEvents_" + key, "cloudEvents:" + key, key} {
 		if v, ok := c[k]; ok {
 			return amqp.FormatValue(v)
 		}

@@ -11,7 +11,7 @@
 //     written into the event's metadata as W3C trace context
 //     ("traceparent", "tracestate"), which the RabbitMQ transport sends as
 //     the CloudEvents distributed-tracing extension (the
-//     cloudEvents:traceparent and cloudEvents:tracestate headers);
+//     cloudEvents_traceparent and cloudEvents_tracestate headers);
 //   - a consumer span, "process <destination>", around each listener
 //     attempt, child of the producer span named in the event's metadata. The
 //     listener gets it in its ctx. Each attempt is its own span carrying

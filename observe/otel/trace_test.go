@@ -100,7 +100,7 @@ func TestOneTraceFromEmitThroughTheBusAndRabbitMQ(t *testing.T) {
 		return nil
 	})
 	onWire := amqp.HandlerFunc(func(ctx context.Context, d *amqp.Delivery) (amqp.AckDecision, error) {
-		v, _ := d.HeaderString("cloudEvents:traceparent")
+		v, _ := d.HeaderString("cloudEvents_traceparent")
 		mu.Lock()
 		wire = append(wire, v)
 		mu.Unlock()

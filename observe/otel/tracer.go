@@ -25,8 +25,8 @@ const (
 )
 
 // Metadata keys carrying the W3C trace context. Over RabbitMQ they travel
-// as the CloudEvents distributed-tracing extension (cloudEvents:traceparent
-// and cloudEvents:tracestate headers).
+// as the CloudEvents distributed-tracing extension (cloudEvents_traceparent
+// and cloudEvents_tracestate headers).
 const (
 	TraceParentKey = "traceparent"
 	TraceStateKey  = "tracestate"
