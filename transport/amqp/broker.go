@@ -231,6 +231,23 @@ var ErrBrokerClosed = errors.New("amqp: broker closed")
 // oldest is settled). Group backlogs wait in RabbitMQ, not in memory; each
 // consumer takes at most Prefetch (capped at BufferSize) messages ahead.
 //
+// # Limits
+//
+//   - Every process must create a topic with the same Partitions (and the
+//     same Prefix): the partition is chosen by the publisher and a
+//     consumer group's queues are per partition.
+//   - A member hands a partition over after the bus settled what it took,
+//     for at most ReleaseWait: an event still waiting for a long retry
+//     then goes back to RabbitMQ and may be handled by the next member
+//     while the old one retries it (a duplicate, possibly out of order).
+//   - Consumers and the publisher share the client's connections. Under a
+//     RabbitMQ resource alarm a connection that publishes is blocked, and
+//     so are the acknowledgements sent on it: give the client enough
+//     MaxConnections, or use separate clients, if alarms are expected.
+//   - A plain subscription's queue that RabbitMQ deleted (it expired during
+//     an outage longer than SubscriptionExpiry) is declared again, empty:
+//     what was published meanwhile is lost to it.
+//
 // # Goroutines and Close
 //
 // A Broker is safe for concurrent use. It starts one goroutine that follows
