@@ -337,9 +337,32 @@ func (b *Broker) follow(r *Receipt, done func(error)) {
 
 func (b *Broker) followConfirms() {
 	defer close(b.confirmer)
-	for w := range b.confirms {
-		<-w.r.Done()
-		w.done(w.r.Err())
+	for {
+		select {
+		case w, ok := <-b.confirms:
+			if !ok {
+				return
+			}
+			<-w.r.Done()
+			w.done(w.r.Err())
+		case <-b.c.closing:
+			// The client closed under the broker; it closed the publisher
+			// first, so every receipt is resolved.
+			b.stopFollowing()
+			for w := range b.confirms {
+				w.done(w.r.Wait(context.Background()))
+			}
+			return
+		}
+	}
+}
+
+func (b *Broker) stopFollowing() {
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	if !b.followDone {
+		b.followDone = true
+		close(b.confirms)
 	}
 }
 
@@ -529,10 +552,7 @@ func (b *Broker) Close(ctx context.Context) error {
 	if err := b.pub.Close(ctx); err != nil && !errors.Is(err, ErrClosed) {
 		errs = append(errs, err)
 	}
-	b.fmu.Lock()
-	b.followDone = true
-	close(b.confirms)
-	b.fmu.Unlock()
+	b.stopFollowing()
 	if err := waitClosed(ctx, b.confirmer); err != nil {
 		errs = append(errs, err)
 	}

@@ -100,3 +100,32 @@ func TestBrokerDurableConformance(t *testing.T) {
 		return b
 	})
 }
+
+func TestBrokerStopsWithItsClient(t *testing.T) {
+	requireBroker(t)
+	client, err := amqp.Dial(testCtx(t, 10*time.Second), amqp.Config{URL: brokerURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := uniqueName(t)
+	b, err := client.NewBroker(amqp.BrokerConfig{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanupBroker(t, []string{b.GroupQueue("t", "g", 0)}, []string{b.Exchange("t"), prefix + ".t.group.g.presence"})
+	p, err := b.OpenPartition("t", 0, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Attach("group:g", nil); err != nil {
+		t.Fatal(err)
+	}
+	// Closing the client without closing the broker first stops the
+	// broker's goroutines too (goleak checks at the end of the package).
+	if err := client.Close(testCtx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(testCtx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+}
