@@ -173,12 +173,13 @@ func rawPipeline(b *testing.B, quorum bool) *e2e {
 // AtLeastOnce, one consumer group of one member.
 func busPipeline(b *testing.B, quorum bool) *e2e {
 	b.Helper()
-	bk, _ := newBroker(b, amqp.BrokerConfig{ClassicQueues: !quorum, MaxInFlight: e2eWindow, Prefetch: e2eWindow,
+	prefix := uniqueName(b)
+	cleanupGroup(b, prefix, "bench", "g", e2ePartitions)
+	bk, _ := newBroker(b, amqp.BrokerConfig{Prefix: prefix, ClassicQueues: !quorum, MaxInFlight: e2eWindow, Prefetch: e2eWindow,
 		Events: amqp.EventEncoding{Registry: testRegistry(b)}})
 	bs := bus.New(bus.Config{Broker: bk})
 	b.Cleanup(func() {
 		_ = bs.Shutdown(testCtx(b, 20*time.Second))
-		_ = bk.DeleteGroup(testCtx(b, 20*time.Second), "bench", "g")
 	})
 	if err := bs.CreateTopic("bench", bus.TopicConfig{Partitions: e2ePartitions}); err != nil {
 		b.Fatal(err)
