@@ -244,6 +244,10 @@ var ErrBrokerClosed = errors.New("amqp: broker closed")
 //     RabbitMQ resource alarm a connection that publishes is blocked, and
 //     so are the acknowledgements sent on it: give the client enough
 //     MaxConnections, or use separate clients, if alarms are expected.
+//   - A topic's exchange deleted while the connection stays up makes the
+//     publishes to it fail (ErrExchangeNotFound) until the next
+//     reconnection declares it again; queues deleted under a consumer are
+//     declared again at once.
 //   - A plain subscription's queue that RabbitMQ deleted (it expired during
 //     an outage longer than SubscriptionExpiry) is declared again, empty:
 //     what was published meanwhile is lost to it.

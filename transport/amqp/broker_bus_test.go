@@ -252,6 +252,11 @@ func TestBrokerReconnectsAndLosesNothing(t *testing.T) {
 		}
 	}
 	publish(0, n/2)
+	for i, r := range receipts {
+		if err := r.Wait(testCtx(t, 60*time.Second)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
 	// The topic's exchange vanishes, then every connection drops: the
 	// broker must declare its topology again and resume consuming.
 	if err := rawChannel(t).ExchangeDelete(a.broker.Exchange("orders"), false, false); err != nil {
