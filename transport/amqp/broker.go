@@ -231,6 +231,27 @@ var ErrBrokerClosed = errors.New("amqp: broker closed")
 // oldest is settled). Group backlogs wait in RabbitMQ, not in memory; each
 // consumer takes at most Prefetch (capped at BufferSize) messages ahead.
 //
+// # Limits
+//
+//   - Every process must create a topic with the same Partitions (and the
+//     same Prefix): the partition is chosen by the publisher and a
+//     consumer group's queues are per partition.
+//   - A member hands a partition over after the bus settled what it took,
+//     for at most ReleaseWait: an event still waiting for a long retry
+//     then goes back to RabbitMQ and may be handled by the next member
+//     while the old one retries it (a duplicate, possibly out of order).
+//   - Consumers and the publisher share the client's connections. Under a
+//     RabbitMQ resource alarm a connection that publishes is blocked, and
+//     so are the acknowledgements sent on it: give the client enough
+//     MaxConnections, or use separate clients, if alarms are expected.
+//   - A topic's exchange deleted while the connection stays up makes the
+//     publishes to it fail (ErrExchangeNotFound) until the next
+//     reconnection declares it again; queues deleted under a consumer are
+//     declared again at once.
+//   - A plain subscription's queue that RabbitMQ deleted (it expired during
+//     an outage longer than SubscriptionExpiry) is declared again, empty:
+//     what was published meanwhile is lost to it.
+//
 // # Goroutines and Close
 //
 // A Broker is safe for concurrent use. It starts one goroutine that follows
@@ -320,9 +341,32 @@ func (b *Broker) follow(r *Receipt, done func(error)) {
 
 func (b *Broker) followConfirms() {
 	defer close(b.confirmer)
-	for w := range b.confirms {
-		<-w.r.Done()
-		w.done(w.r.Err())
+	for {
+		select {
+		case w, ok := <-b.confirms:
+			if !ok {
+				return
+			}
+			<-w.r.Done()
+			w.done(w.r.Err())
+		case <-b.c.closing:
+			// The client closed under the broker; it closed the publisher
+			// first, so every receipt is resolved.
+			b.stopFollowing()
+			for w := range b.confirms {
+				w.done(w.r.Wait(context.Background()))
+			}
+			return
+		}
+	}
+}
+
+func (b *Broker) stopFollowing() {
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	if !b.followDone {
+		b.followDone = true
+		close(b.confirms)
 	}
 }
 
@@ -512,10 +556,7 @@ func (b *Broker) Close(ctx context.Context) error {
 	if err := b.pub.Close(ctx); err != nil && !errors.Is(err, ErrClosed) {
 		errs = append(errs, err)
 	}
-	b.fmu.Lock()
-	b.followDone = true
-	close(b.confirms)
-	b.fmu.Unlock()
+	b.stopFollowing()
 	if err := waitClosed(ctx, b.confirmer); err != nil {
 		errs = append(errs, err)
 	}

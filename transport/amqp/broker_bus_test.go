@@ -129,9 +129,9 @@ func (r *recorder) check(t *testing.T) {
 func TestBrokerBusAcrossProcesses(t *testing.T) {
 	prefix := uniqueName(t)
 	topics := map[string]bus.TopicConfig{"orders": {Partitions: 4, OrderingKey: keyOf}}
+	cleanupGroup(t, prefix, "orders", "billing", 4)
 	a := newProcess(t, prefix, topics)
 	b := newProcess(t, prefix, topics)
-	t.Cleanup(func() { _ = a.broker.DeleteGroup(testCtx(t, 10*time.Second), "orders", "billing") })
 
 	subA, subB, group := newRecorder(), newRecorder(), newRecorder()
 	mustSub(t)(a.bus.SubscribeE("orders", subA.listener("a")))
@@ -172,8 +172,8 @@ func mustSub(t *testing.T) func(shared.Subscription, error) shared.Subscription 
 func TestBrokerGroupKeepsEventsWhileNoMemberRuns(t *testing.T) {
 	prefix := uniqueName(t)
 	topics := map[string]bus.TopicConfig{"orders": {Partitions: 2, OrderingKey: keyOf}}
+	cleanupGroup(t, prefix, "orders", "billing", 2)
 	pub := newProcess(t, prefix, topics)
-	t.Cleanup(func() { _ = pub.broker.DeleteGroup(testCtx(t, 10*time.Second), "orders", "billing") })
 
 	first := newRecorder()
 	member := newProcess(t, prefix, topics)
@@ -204,8 +204,8 @@ func TestBrokerRetryKeepsTheMessageOnTheBroker(t *testing.T) {
 	prefix := uniqueName(t)
 	topics := map[string]bus.TopicConfig{"orders": {Partitions: 1, OrderingKey: keyOf,
 		RetryPolicy: listener.RetryPolicy{MaxAttempts: 100, InitialDelay: time.Hour, MaxDelay: time.Hour}}}
+	cleanupGroup(t, prefix, "orders", "billing", 1)
 	a := newProcess(t, prefix, topics)
-	t.Cleanup(func() { _ = a.broker.DeleteGroup(testCtx(t, 10*time.Second), "orders", "billing") })
 	failed := make(chan struct{}, 16)
 	mustSub(t)(a.bus.SubscribeGroup("orders", "billing", shared.NewBaseListener("billing", func(shared.Event) error {
 		failed <- struct{}{}
@@ -235,8 +235,8 @@ func TestBrokerReconnectsAndLosesNothing(t *testing.T) {
 	requireRabbitmqctl(t)
 	prefix := uniqueName(t)
 	topics := map[string]bus.TopicConfig{"orders": {Partitions: 2, OrderingKey: keyOf}}
+	cleanupGroup(t, prefix, "orders", "billing", 2)
 	a := newProcess(t, prefix, topics)
-	t.Cleanup(func() { _ = a.broker.DeleteGroup(testCtx(t, 10*time.Second), "orders", "billing") })
 	sub, group := newRecorder(), newRecorder()
 	mustSub(t)(a.bus.SubscribeE("orders", sub.listener("sub")))
 	mustSub(t)(a.bus.SubscribeGroup("orders", "billing", group.listener("billing")))
@@ -252,6 +252,11 @@ func TestBrokerReconnectsAndLosesNothing(t *testing.T) {
 		}
 	}
 	publish(0, n/2)
+	for i, r := range receipts {
+		if err := r.Wait(testCtx(t, 60*time.Second)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
 	// The topic's exchange vanishes, then every connection drops: the
 	// broker must declare its topology again and resume consuming.
 	if err := rawChannel(t).ExchangeDelete(a.broker.Exchange("orders"), false, false); err != nil {
@@ -308,8 +313,8 @@ func waitHeld(t *testing.T, p *process, topic, group string, n int) time.Duratio
 func TestBrokerGroupRebalancesWhenMembersComeAndGo(t *testing.T) {
 	prefix := uniqueName(t)
 	topics := map[string]bus.TopicConfig{"orders": {Partitions: 4, OrderingKey: keyOf}}
+	cleanupGroup(t, prefix, "orders", "billing", 4)
 	a := newProcess(t, prefix, topics)
-	t.Cleanup(func() { _ = a.broker.DeleteGroup(testCtx(t, 10*time.Second), "orders", "billing") })
 	rec := newRecorder()
 	mustSub(t)(a.bus.SubscribeGroup("orders", "billing", rec.listener("billing")))
 	first := waitHeld(t, a, "orders", "billing", 4)
@@ -343,8 +348,8 @@ func TestBrokerGroupRebalancesWhenMembersComeAndGo(t *testing.T) {
 func TestBrokerMalformedMessageIsCountedNotHandled(t *testing.T) {
 	prefix := uniqueName(t)
 	topics := map[string]bus.TopicConfig{"orders": {Partitions: 1}}
+	cleanupGroup(t, prefix, "orders", "billing", 1)
 	a := newProcess(t, prefix, topics)
-	t.Cleanup(func() { _ = a.broker.DeleteGroup(testCtx(t, 10*time.Second), "orders", "billing") })
 	rec := newRecorder()
 	mustSub(t)(a.bus.SubscribeGroup("orders", "billing", rec.listener("billing")))
 	waitHeld(t, a, "orders", "billing", 1)

@@ -1,6 +1,7 @@
 package amqp_test
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 
@@ -56,6 +57,20 @@ func TestBrokerConformance(t *testing.T) {
 	})
 }
 
+// cleanupGroup deletes, when the test ends, the queues and the presence
+// exchange of group on topic under prefix, through a connection of its
+// own. Call it before starting the members: cleanups run last first, so it
+// runs once they are all stopped (a running member would declare its
+// queue again).
+func cleanupGroup(t testing.TB, prefix, topic, group string, partitions int) {
+	t.Helper()
+	var queues []string
+	for i := range partitions {
+		queues = append(queues, prefix+"."+topic+".group."+group+"."+strconv.Itoa(i))
+	}
+	cleanupBroker(t, queues, []string{prefix + "." + topic + ".group." + group + ".presence"})
+}
+
 // deleteExchanges deletes exchanges through a connection of its own (the
 // test's client may be closed).
 func deleteExchanges(t testing.TB, exchanges []string) {
@@ -88,15 +103,39 @@ func TestBrokerDurableConformance(t *testing.T) {
 			prefixes[t.Name()] = prefix
 		}
 		mu.Unlock()
-		b, _ := newBroker(t, amqp.BrokerConfig{Prefix: prefix, Heartbeat: 50 * time.Millisecond, PeerTimeout: 500 * time.Millisecond})
 		if !ok {
-			t.Cleanup(func() {
-				topic := strings.ReplaceAll(t.Name(), "/", ".")
-				if err := b.DeleteGroup(testCtx(t, 10*time.Second), topic, "g"); err != nil {
-					t.Errorf("DeleteGroup: %v", err)
-				}
-			})
+			cleanupGroup(t, prefix, strings.ReplaceAll(t.Name(), "/", "."), "g", 1)
 		}
+		b, _ := newBroker(t, amqp.BrokerConfig{Prefix: prefix, Heartbeat: 50 * time.Millisecond, PeerTimeout: 500 * time.Millisecond})
 		return b
 	})
+}
+
+func TestBrokerStopsWithItsClient(t *testing.T) {
+	requireBroker(t)
+	client, err := amqp.Dial(testCtx(t, 10*time.Second), amqp.Config{URL: brokerURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := uniqueName(t)
+	b, err := client.NewBroker(amqp.BrokerConfig{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanupBroker(t, []string{b.GroupQueue("t", "g", 0)}, []string{b.Exchange("t"), prefix + ".t.group.g.presence"})
+	p, err := b.OpenPartition("t", 0, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Attach("group:g", nil); err != nil {
+		t.Fatal(err)
+	}
+	// Closing the client without closing the broker first stops the
+	// broker's goroutines too (goleak checks at the end of the package).
+	if err := client.Close(testCtx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(testCtx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
 }
