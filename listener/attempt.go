@@ -49,11 +49,13 @@ func (m *Manager) attempt(ctx context.Context, r *reg, l shared.Listener, e shar
 		gen = g
 	}
 
-	r.started.Add(1)
 	// Deferred, so that whatever panics on the way out (a Metrics hook),
 	// the attempt stops counting as in flight and its slot is given back:
 	// Stop never waits for an attempt that is over.
-	defer m.finish(r)
+	if !r.light {
+		r.started.Add(1)
+		defer m.finish(r)
+	}
 	var start time.Time
 	if h.metrics != nil {
 		start = time.Now()
@@ -101,6 +103,11 @@ func isNilListener(l shared.Listener) bool {
 }
 
 func (r *reg) fail(err error) {
+	if r.light {
+		// Counted as an attempt only now: see reg.light.
+		r.started.Add(1)
+		r.finished.Add(1)
+	}
 	r.failures.Add(1)
 	r.consecutive.Add(1)
 	var pe *shared.PanicError
