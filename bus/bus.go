@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/novaevents/nova/internal/delay"
+	"github.com/novaevents/nova/internal/drain"
 	"github.com/novaevents/nova/listener"
 	"github.com/novaevents/nova/shared"
 	"github.com/novaevents/nova/workerpool"
@@ -44,7 +45,7 @@ type Bus struct {
 	latePublished atomic.Uint64 // accepted by a topic being deleted, after its count was taken
 
 	delay   *delay.Queue
-	rescue  *rescuer
+	rescue  *drain.Rescuer
 	lm      *listener.Manager // Config.Listeners, or the bus's own
 	ownsLM  bool
 	runCtx  context.Context // handlers' context; cancelled when Shutdown ends
@@ -83,7 +84,7 @@ func New(cfg Config) *Bus {
 	b.runCtx, b.cancel = context.WithCancel(context.Background())
 	b.done = make(chan struct{})
 	b.delay = delay.New()
-	b.rescue = newRescuer(b)
+	b.rescue = drain.NewRescuer(b.pool)
 	b.lm = cfg.Listeners
 	if b.lm == nil {
 		b.lm = listener.NewManager(listener.ManagerConfig{Name: b.name, Logger: cfg.Logger})

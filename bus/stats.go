@@ -133,7 +133,7 @@ func (b *Bus) retireLocked(ln *lane) {
 		b.retired.lanes = map[*lane]struct{}{}
 	}
 	b.retired.lanes[ln] = struct{}{}
-	// Set retiring before reading running: a drainer decrements running
+	// Set retiring before reading slots: a drainer releases its slot
 	// before it reads retiring, so one of the two sees the other and the
 	// lane is folded once its last drainer is gone.
 	ln.retiring.Store(true)
@@ -152,7 +152,7 @@ func (b *Bus) foldRetired(ln *lane) {
 // A closed lane counts nothing more after that: a drainer started later
 // finds it closed and takes nothing. Called with b.mu held.
 func (b *Bus) foldLocked(ln *lane) {
-	if _, ok := b.retired.lanes[ln]; !ok || ln.running.Load() != 0 {
+	if _, ok := b.retired.lanes[ln]; !ok || ln.slots.Taken() != 0 {
 		return
 	}
 	delete(b.retired.lanes, ln)
