@@ -59,9 +59,11 @@ type Bus struct {
 }
 
 // New returns a running bus. Nonsense in cfg is not an error: missing parts
-// get the defaults each field documents. New starts three goroutines (the
-// retry timer, the dead-letter caller and the pool-overflow rescuer) and,
-// without Config.WorkerPool, a worker pool; Shutdown stops them all.
+// get the defaults each field documents. New starts two goroutines (the
+// retry timer and the pool-overflow rescuer) and, without
+// Config.WorkerPool, a worker pool; without Config.Listeners it makes a
+// listener manager of its own (whose dead-letter handlers run on its
+// goroutines). Shutdown stops them all.
 func New(cfg Config) *Bus {
 	b := &Bus{cfg: cfg, name: cfg.Name, pool: cfg.WorkerPool, broker: cfg.Broker, metrics: cfg.Metrics}
 	if b.name == "" {

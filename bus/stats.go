@@ -21,9 +21,11 @@ const (
 	DropTopicDeleted
 	// DropShutdown: Shutdown ran out of time before the event was settled.
 	DropShutdown
-	// DropDeadLetterOverflow: the event was dead-lettered (and counted as
-	// such) but its topic's dead-letter queue was full, so the handler was
-	// not called for it.
+	// DropDeadLetterOverflow is no longer reported by the bus: dead
+	// letters live in the listener manager's store, and one its handler's
+	// full queue could not take is counted there
+	// (listener.Stats.DeadLetterHandlerOverflow). The value is kept so that
+	// the others keep theirs.
 	DropDeadLetterOverflow
 	// DropMalformed: the broker handed a subscriber a message that Publish
 	// would not have accepted (a nil event, an empty ID or type). The bus

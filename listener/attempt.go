@@ -170,7 +170,7 @@ type verdict struct {
 // next decides what follows attempt n failing with err. An attempt refused
 // by an open breaker is tried again under the same number in HoldWhileOpen
 // mode, after the breaker's cool-down: that is for callers that keep the
-// event (Next, Retry); Handle returns instead (see retryInline).
+// event (a Route's dispatcher); Handle returns instead (see retryInline).
 func (r *reg) next(n int, err error) verdict {
 	if r.breaker != nil && errors.Is(err, ErrCircuitOpen) {
 		if r.cfg.Circuit.WhileOpen == DeadLetterWhileOpen {
@@ -216,7 +216,7 @@ func eventID(e shared.Event) string {
 }
 
 // Handle runs the whole policy of l on e on the calling goroutine, for
-// synchronous callers: attempts (see Attempt) with the RetryPolicy's
+// synchronous callers: attempts (see Route.Attempt) with the RetryPolicy's
 // backoff waits between them, then, if it gives up, the dead letter. It
 // returns nil once an attempt succeeded, or the *RetryError it
 // dead-lettered.

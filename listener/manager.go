@@ -31,11 +31,10 @@ const (
 // its first method call sets it up as NewManager(ManagerConfig{}) would.
 // A Manager must not be copied once used. It owns these goroutines, each
 // started on first need and ended by Stop:
-//   - one per listener with a DeadLetter.Handler, calling it;
-//   - one calling the circuits' OnStateChange callbacks;
-//   - one (a delay.Queue) timing the retries scheduled with Retry.
+//   - one per listener (or Route policy) with a DeadLetter.Handler, calling it;
+//   - one calling the circuits' OnStateChange callbacks.
 //
-// Attempt, Handle and Next are plain calls on the caller's goroutine and
+// Route.Attempt and Handle are plain calls on the caller's goroutine and
 // keep working after Stop.
 type Manager struct {
 	setupOnce sync.Once
@@ -313,7 +312,7 @@ func (m *Manager) Start() error {
 // Stop returns ctx.Err(). A handler running at that moment cannot be
 // interrupted; its goroutine ends when it returns.
 //
-// After Stop, Attempt, Handle, Next and Unregister still work; dead letters
+// After Stop, Route.Attempt, Handle and Unregister still work; dead letters
 // are stored but their Handler is not called until Start. Calling Stop
 // again returns nil once the first call is done.
 func (m *Manager) Stop(ctx context.Context) error {
