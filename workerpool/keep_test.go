@@ -63,7 +63,9 @@ func TestSubmitKeepWaitsForRoomAndGivesUpOnCtxOrClose(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	var kept atomic.Bool
-	go func() { done <- p.SubmitKeep(context.Background(), workerpool.PriorityHigh, func() { kept.Store(true) }) }()
+	go func() {
+		done <- p.SubmitKeep(context.Background(), workerpool.PriorityHigh, func() { kept.Store(true) })
+	}()
 	close(block) // room comes once the running task ends
 	if err := <-done; err != nil {
 		t.Fatalf("SubmitKeep = %v", err)
