@@ -137,12 +137,14 @@ func (m *Manager) Route(l shared.Listener, cfg RouteConfig) (*Route, error) {
 		m.routeDLQs = append(m.routeDLQs, rt.fb.dlq)
 		m.mu.Unlock()
 	}
+	rt.relookup()
 	return rt, nil
 }
 
 // lookup returns the policy in force for the route.
 func (rt *Route) lookup() *routeState {
-	if st := rt.state.Load(); st != nil && st.regs == rt.m.regs.Load() {
+	// state is never nil: Route looks once before it returns.
+	if st := rt.state.Load(); st.regs == rt.m.regs.Load() {
 		return st
 	}
 	return rt.relookup()
@@ -180,7 +182,10 @@ func (rt *Route) Registered() bool { return rt.lookup().r != rt.fb }
 // with no limit, breaker, timeout or metrics, Attempt does not allocate and
 // reads no clock.
 func (rt *Route) Attempt(ctx context.Context, e shared.Event, n int) Verdict {
-	st := rt.lookup()
+	st := rt.state.Load() // lookup, written out: this is every dispatcher's hot path
+	if st.regs != rt.m.regs.Load() {
+		st = rt.relookup()
+	}
 	r, m := st.r, rt.m
 	var err error
 	switch {
