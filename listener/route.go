@@ -65,6 +65,7 @@ type Route struct {
 	fb    *reg // the policy while l is not registered
 	h     hooks
 	state atomic.Pointer[routeState]
+	_     [24]byte // 128 bytes: see routeState
 }
 
 type routeState struct {
@@ -72,6 +73,10 @@ type routeState struct {
 	r     *reg      // the registration, or the route's fallback
 	limit time.Duration
 	plain bool // no limit, breaker, timeout or metrics: see Attempt
+	// Every attempt reads this state: the padding makes it 128 bytes, a
+	// size class whose objects own their cache lines, so that a small
+	// object written on every event (a counter) never shares its line.
+	_ [96]byte
 }
 
 // hooks are where attempts, retries and dead letters are reported.
