@@ -73,10 +73,11 @@ type routeState struct {
 	r     *reg      // the registration, or the route's fallback
 	limit time.Duration
 	plain bool // no limit, breaker, timeout or metrics: see Attempt
+	light bool // plain, and r is the route's fallback: nothing to count on success
 	// Every attempt reads this state: the padding makes it 128 bytes, a
 	// size class whose objects own their cache lines, so that a small
 	// object written on every event (a counter) never shares its line.
-	_ [96]byte
+	_ [95]byte
 }
 
 // hooks are where attempts, retries and dead letters are reported.
@@ -167,6 +168,7 @@ func (rt *Route) relookup() *routeState {
 	}
 	r := st.r
 	st.plain = r.sem == nil && r.breaker == nil && st.limit <= 0 && rt.h.metrics == nil
+	st.light = st.plain && r.light
 	rt.state.Store(st)
 	return st
 }
@@ -194,7 +196,7 @@ func (rt *Route) Attempt(ctx context.Context, e shared.Event, n int) Verdict {
 	r, m := st.r, rt.m
 	var err error
 	switch {
-	case st.plain && r.light:
+	case st.light:
 		// A listener that is not registered, under a plain policy: the
 		// call, and nothing counted unless it fails.
 		if err = shared.SafeHandle(ctx, rt.l, e); err != nil {
