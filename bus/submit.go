@@ -1,8 +1,6 @@
 package bus
 
 import (
-	"context"
-
 	"github.com/novaevents/nova/workerpool"
 )
 
@@ -17,21 +15,5 @@ func (b *Bus) submit(ln *lane, pr workerpool.Priority) {
 		// Only after Shutdown has settled everything: nothing is left to
 		// run, so give the drainer's slot back.
 		ln.release()
-	}
-}
-
-// waitDone waits until done is closed (nil) or ctx ends (ctx.Err()),
-// preferring done when both are ready.
-func waitDone(ctx context.Context, done <-chan struct{}) error {
-	select {
-	case <-done:
-		return nil
-	default:
-	}
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/novaevents/nova/internal/delay"
 	"github.com/novaevents/nova/internal/drain"
+	"github.com/novaevents/nova/internal/shutdown"
 	"github.com/novaevents/nova/listener"
 	"github.com/novaevents/nova/shared"
 	"github.com/novaevents/nova/workerpool"
@@ -61,9 +62,7 @@ type Emitter struct {
 	idle     chan struct{} // closed when closing and nothing is pending or active
 	idleOnce sync.Once
 
-	shutdownOnce sync.Once
-	shutdownDone chan struct{}
-	shutdownErr  error
+	shut shutdown.Once
 
 	st counters
 }
@@ -101,14 +100,13 @@ type paddedCounter struct {
 // documented on Config; negative sizes are treated as zero.
 func New(cfg Config) *Emitter {
 	e := &Emitter{
-		cfg:          cfg,
-		name:         cfg.Name,
-		pool:         cfg.WorkerPool,
-		closing:      make(chan struct{}),
-		callersDone:  make(chan struct{}),
-		space:        make(chan struct{}, 1),
-		idle:         make(chan struct{}),
-		shutdownDone: make(chan struct{}),
+		cfg:         cfg,
+		name:        cfg.Name,
+		pool:        cfg.WorkerPool,
+		closing:     make(chan struct{}),
+		callersDone: make(chan struct{}),
+		space:       make(chan struct{}, 1),
+		idle:        make(chan struct{}),
 	}
 	if e.name == "" {
 		e.name = "emitter"

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/novaevents/nova/internal/shutdown"
 	"github.com/novaevents/nova/workerpool"
 )
 
@@ -136,17 +137,7 @@ func (r *Rescuer) Shutdown(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	r.cancel()
-	select {
-	case <-r.done:
-		return nil
-	default:
-	}
-	select {
-	case <-r.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return shutdown.Wait(ctx, r.done)
 }
 
 // Done is closed once the goroutine has ended.
