@@ -443,7 +443,7 @@ func (e *Emitter) call(ctx context.Context, en *entry, ev shared.Event, async bo
 	switch {
 	case v.Err == nil:
 		return nil
-	case !v.Retry:
+	case !v.Retry():
 		return e.giveUp(en, ev, v)
 	case async:
 		e.scheduleRetry(ctx, en, ev, v)
@@ -459,13 +459,13 @@ func (e *Emitter) giveUp(en *entry, ev shared.Event, v listener.Verdict) error {
 	if e.cfg.Policy != nil || en.rt.Registered() {
 		// Without a Policy, a listener that is not registered has no dead
 		// letters: its error goes back to the caller (or OnAsyncError).
-		en.rt.DeadLetter(ev, v.GiveUp)
+		en.rt.DeadLetter(ev, v.GiveUp())
 	}
-	if v.GiveUp.Attempts <= 1 && !v.GiveUp.Exhausted {
+	if v.GiveUp().Attempts <= 1 && !v.GiveUp().Exhausted {
 		// One attempt, not retried: its own error says it all.
 		return e.listenerFailed(en, ev, v.Err)
 	}
-	return e.listenerFailed(en, ev, v.GiveUp)
+	return e.listenerFailed(en, ev, v.GiveUp())
 }
 
 // retrySync makes the attempts that follow the verdict v on the calling
@@ -474,15 +474,15 @@ func (e *Emitter) giveUp(en *entry, ev shared.Event, v listener.Verdict) error {
 // error matching ctx.Err(): the event is neither retried nor
 // dead-lettered.
 func (e *Emitter) retrySync(ctx context.Context, en *entry, ev shared.Event, v listener.Verdict) error {
-	for v.Retry {
-		t := time.NewTimer(v.Delay)
+	for v.Retry() {
+		t := time.NewTimer(v.Delay())
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
 			return e.listenerFailed(en, ev, fmt.Errorf("emitter: stopped retrying event %q: %w (last error: %w)", ev.ID(), ctx.Err(), v.Err))
 		}
-		v = en.rt.Attempt(ctx, ev, v.Next)
+		v = en.rt.Attempt(ctx, ev, v.Next())
 	}
 	if v.Err == nil {
 		return nil

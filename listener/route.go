@@ -92,22 +92,60 @@ func (m *Manager) hooks() hooks { return hooks{m.metrics, m.name} }
 // what it says and decides nothing itself.
 //
 //   - Err == nil: the attempt succeeded.
-//   - Retry: make attempt Next after Delay. Next is the attempt's number
-//     again when the open breaker refused it (it never reached the
-//     handler). Held says the wait is the breaker's cool-down in
+//   - Retry(): make attempt Next() after Delay(). Next is the attempt's
+//     number again when the open breaker refused it (it never reached the
+//     handler). Held() says the wait is the breaker's cool-down in
 //     HoldWhileOpen mode: a caller that cannot wait (Manager.Handle) may
 //     return the error instead.
-//   - otherwise GiveUp says why the event is given up: the cause, the
+//   - otherwise GiveUp() says why the event is given up: the cause, the
 //     attempts that reached the handler, and Exhausted when the attempts
 //     ran out (then it matches shared.ErrRetryLimitExceeded). Pass it to
 //     DeadLetter.
+//
+// A Verdict is two words and a pointer: the success path returns it in
+// registers and allocates nothing; a failure's decision is allocated.
 type Verdict struct {
-	Err    error
-	Retry  bool
-	Next   int
-	Delay  time.Duration
-	Held   bool
-	GiveUp *RetryError
+	Err error
+	d   *decision // nil on success
+}
+
+type decision struct {
+	retry  bool
+	held   bool
+	next   int
+	delay  time.Duration
+	giveUp *RetryError
+}
+
+// Retry reports whether another attempt is due.
+func (v Verdict) Retry() bool { return v.d != nil && v.d.retry }
+
+// Next is the number of the attempt to make when Retry.
+func (v Verdict) Next() int {
+	if v.d == nil {
+		return 0
+	}
+	return v.d.next
+}
+
+// Delay is the wait before attempt Next when Retry.
+func (v Verdict) Delay() time.Duration {
+	if v.d == nil {
+		return 0
+	}
+	return v.d.delay
+}
+
+// Held reports whether the retry waits for an open breaker's cool-down.
+func (v Verdict) Held() bool { return v.d != nil && v.d.held }
+
+// GiveUp is why the event is given up (nil when it succeeded or is
+// retried).
+func (v Verdict) GiveUp() *RetryError {
+	if v.d == nil {
+		return nil
+	}
+	return v.d.giveUp
 }
 
 // Route returns the Route of l for a dispatcher. It refuses a nil
@@ -249,11 +287,11 @@ func (rt *Route) Decide(e shared.Event, n int, err error) Verdict {
 
 func (rt *Route) decide(r *reg, e shared.Event, n int, err error) Verdict {
 	if rt.once {
-		return Verdict{Err: err, GiveUp: r.giveUp(rt.id, e, n, err, false)}
+		return Verdict{Err: err, d: &decision{giveUp: r.giveUp(rt.id, e, n, err, false)}}
 	}
 	v := r.next(n, err)
 	if !v.retry {
-		return Verdict{Err: err, GiveUp: r.giveUp(rt.id, e, n, v.cause, v.exhausted)}
+		return Verdict{Err: err, d: &decision{giveUp: r.giveUp(rt.id, e, n, v.cause, v.exhausted)}}
 	}
 	held := false
 	if r.breaker != nil && r.cfg.Circuit.WhileOpen == HoldWhileOpen {
@@ -269,7 +307,7 @@ func (rt *Route) decide(r *reg, e shared.Event, n int, err error) Verdict {
 	if rt.h.metrics != nil {
 		rt.h.metrics.EventRetried(rt.h.name, rt.id)
 	}
-	return Verdict{Err: err, Retry: true, Next: v.next, Delay: v.delay, Held: held}
+	return Verdict{Err: err, d: &decision{retry: true, next: v.next, delay: v.delay, held: held}}
 }
 
 // DeadLetter gives e up under the policy in force: with dead letters
