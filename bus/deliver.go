@@ -64,13 +64,13 @@ func (ln *lane) process(j job) (finished bool) {
 // AtMostOnce topic the route never says retry). It reports whether j is
 // finished.
 func (ln *lane) follow(j job, mb *member, v listener.Verdict) bool {
-	if v.Retry {
+	if v.Retry() {
 		ln.cnt.retried.Add(1)
-		j.attempts = v.Next - 1 // the same number again after an attempt the breaker refused
-		ln.retryLater(j, v.Delay)
+		j.attempts = v.Next() - 1 // the same number again after an attempt the breaker refused
+		ln.retryLater(j, v.Delay())
 		return false
 	}
-	g := v.GiveUp
+	g := v.GiveUp()
 	ln.deadLetter(j, mb, g.ListenerID, g.Attempts, g.Exhausted, g.Err)
 	return true
 }

@@ -3,6 +3,8 @@ package bus
 import (
 	"context"
 	"errors"
+
+	"github.com/novaevents/nova/internal/shutdown"
 )
 
 // Shutdown stops the bus. At once, Publish, CreateTopic and the Subscribe
@@ -49,7 +51,7 @@ func (b *Bus) Shutdown(ctx context.Context) error {
 	}
 	b.mu.Unlock()
 	if !first {
-		if err := waitDone(ctx, b.done); err != nil {
+		if err := shutdown.Wait(ctx, b.done); err != nil {
 			return err
 		}
 		if err := b.waitLeftovers(ctx); err != nil {
@@ -96,7 +98,7 @@ wait:
 	if b.ownsLM {
 		err = errors.Join(err, b.lm.Stop(ctx))
 	}
-	err = errors.Join(err, b.rescue.shutdown(ctx))
+	err = errors.Join(err, b.rescue.Shutdown(ctx))
 	if b.ownsPool {
 		err = errors.Join(err, b.pool.Close(ctx))
 	}
@@ -113,7 +115,7 @@ wait:
 // left running: the rescuer and dead-letter goroutines, and the workers of
 // a pool the bus owns.
 func (b *Bus) waitLeftovers(ctx context.Context) error {
-	if err := waitDone(ctx, b.rescue.done); err != nil {
+	if err := shutdown.Wait(ctx, b.rescue.Done()); err != nil {
 		return err
 	}
 	if b.ownsLM {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/novaevents/nova/internal/delay"
+	"github.com/novaevents/nova/internal/drain"
+	"github.com/novaevents/nova/internal/shutdown"
 	"github.com/novaevents/nova/listener"
 	"github.com/novaevents/nova/shared"
 	"github.com/novaevents/nova/workerpool"
@@ -26,7 +28,6 @@ type Emitter struct {
 	name     string
 	pool     *workerpool.Pool
 	ownsPool bool
-	maxConc  int32
 
 	mu    sync.Mutex // serialises writers of table
 	table atomic.Pointer[table]
@@ -45,9 +46,7 @@ type Emitter struct {
 	buf     *buffer
 	waiters atomic.Int32  // EmitAsync calls waiting for room in buf
 	space   chan struct{} // wakes a waiting EmitAsync when a drainer frees room
-	_       [64]byte
-	active  atomic.Int32 // drainers running or queued on the pool
-	_       [60]byte
+	active  drain.Slots   // drainers running or queued on the pool, at most MaxConcurrency
 
 	lm     *listener.Manager // Config.Listeners, or the emitter's own
 	ownsLM bool
@@ -58,15 +57,12 @@ type Emitter struct {
 	retryLen atomic.Int32 // len(retryQ), read without the lock
 	retrying atomic.Int64 // retries scheduled or queued, not yet finished
 	drainFn  func()
-	rescue   chan struct{} // asks the rescuer to start a drainer
-	rescuer  sync.WaitGroup
+	rescue   *drain.Rescuer // submits drainers the pool's full queue refused
 
 	idle     chan struct{} // closed when closing and nothing is pending or active
 	idleOnce sync.Once
 
-	shutdownOnce sync.Once
-	shutdownDone chan struct{}
-	shutdownErr  error
+	shut shutdown.Once
 
 	st counters
 }
@@ -104,15 +100,13 @@ type paddedCounter struct {
 // documented on Config; negative sizes are treated as zero.
 func New(cfg Config) *Emitter {
 	e := &Emitter{
-		cfg:          cfg,
-		name:         cfg.Name,
-		pool:         cfg.WorkerPool,
-		closing:      make(chan struct{}),
-		callersDone:  make(chan struct{}),
-		rescue:       make(chan struct{}, 1),
-		space:        make(chan struct{}, 1),
-		idle:         make(chan struct{}),
-		shutdownDone: make(chan struct{}),
+		cfg:         cfg,
+		name:        cfg.Name,
+		pool:        cfg.WorkerPool,
+		closing:     make(chan struct{}),
+		callersDone: make(chan struct{}),
+		space:       make(chan struct{}, 1),
+		idle:        make(chan struct{}),
 	}
 	if e.name == "" {
 		e.name = "emitter"
@@ -133,7 +127,7 @@ func New(cfg Config) *Emitter {
 	if conc <= 0 {
 		conc = 1
 	}
-	e.maxConc = int32(conc)
+	e.active.Max = int32(conc)
 	e.drainFn = e.drain
 	e.lm = cfg.Listeners
 	if e.lm == nil {
@@ -141,8 +135,7 @@ func New(cfg Config) *Emitter {
 		e.ownsLM = true
 	}
 	e.table.Store(&table{exact: map[string][]*entry{}})
-	e.rescuer.Add(1)
-	go e.runRescuer()
+	e.rescue = drain.NewRescuer(e.pool)
 	return e
 }
 
@@ -450,7 +443,7 @@ func (e *Emitter) call(ctx context.Context, en *entry, ev shared.Event, async bo
 	switch {
 	case v.Err == nil:
 		return nil
-	case !v.Retry:
+	case !v.Retry():
 		return e.giveUp(en, ev, v)
 	case async:
 		e.scheduleRetry(ctx, en, ev, v)
@@ -466,13 +459,13 @@ func (e *Emitter) giveUp(en *entry, ev shared.Event, v listener.Verdict) error {
 	if e.cfg.Policy != nil || en.rt.Registered() {
 		// Without a Policy, a listener that is not registered has no dead
 		// letters: its error goes back to the caller (or OnAsyncError).
-		en.rt.DeadLetter(ev, v.GiveUp)
+		en.rt.DeadLetter(ev, v.GiveUp())
 	}
-	if v.GiveUp.Attempts <= 1 && !v.GiveUp.Exhausted {
+	if v.GiveUp().Attempts <= 1 && !v.GiveUp().Exhausted {
 		// One attempt, not retried: its own error says it all.
 		return e.listenerFailed(en, ev, v.Err)
 	}
-	return e.listenerFailed(en, ev, v.GiveUp)
+	return e.listenerFailed(en, ev, v.GiveUp())
 }
 
 // retrySync makes the attempts that follow the verdict v on the calling
@@ -481,15 +474,15 @@ func (e *Emitter) giveUp(en *entry, ev shared.Event, v listener.Verdict) error {
 // error matching ctx.Err(): the event is neither retried nor
 // dead-lettered.
 func (e *Emitter) retrySync(ctx context.Context, en *entry, ev shared.Event, v listener.Verdict) error {
-	for v.Retry {
-		t := time.NewTimer(v.Delay)
+	for v.Retry() {
+		t := time.NewTimer(v.Delay())
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
 			return e.listenerFailed(en, ev, fmt.Errorf("emitter: stopped retrying event %q: %w (last error: %w)", ev.ID(), ctx.Err(), v.Err))
 		}
-		v = en.rt.Attempt(ctx, ev, v.Next)
+		v = en.rt.Attempt(ctx, ev, v.Next())
 	}
 	if v.Err == nil {
 		return nil

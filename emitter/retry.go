@@ -21,17 +21,17 @@ type retryItem struct {
 	n   int // the attempt to make
 }
 
-// scheduleRetry arranges for attempt v.Next of en on ev after v.Delay.
+// scheduleRetry arranges for attempt v.Next() of en on ev after v.Delay().
 func (e *Emitter) scheduleRetry(ctx context.Context, en *entry, ev shared.Event, v listener.Verdict) {
 	e.retrying.Add(1)
-	r := retryItem{ctx: ctx, ev: ev, en: en, n: v.Next}
+	r := retryItem{ctx: ctx, ev: ev, en: en, n: v.Next()}
 	e.retryMu.Lock()
 	if e.delay == nil {
 		e.delay = delay.New()
 	}
 	q := e.delay
 	e.retryMu.Unlock()
-	if !q.Schedule(v.Delay, func() { e.pushRetry(r) }) {
+	if !q.Schedule(v.Delay(), func() { e.pushRetry(r) }) {
 		e.pushRetry(r) // the queue is closed only once nothing is retrying
 	}
 }
@@ -71,7 +71,7 @@ func (e *Emitter) handleRetry(r retryItem) {
 		v := r.en.rt.Attempt(r.ctx, r.ev, r.n)
 		switch {
 		case v.Err == nil:
-		case v.Retry:
+		case v.Retry():
 			e.scheduleRetry(r.ctx, r.en, r.ev, v)
 		default:
 			e.st.failed.Add(1)

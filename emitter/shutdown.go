@@ -20,28 +20,22 @@ import "context"
 // From a listener, start it on a goroutine of its own (go em.Shutdown(ctx))
 // and let the listener return.
 func (e *Emitter) Shutdown(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	e.shutdownOnce.Do(func() {
-		e.state.Or(closedBit)
-		close(e.closing)
-		if e.state.Load() == closedBit {
-			e.callersOnce.Do(func() { close(e.callersDone) })
-		}
-		go e.finishShutdown()
-	})
-	select {
-	case <-e.shutdownDone:
-		return e.shutdownErr
-	case <-ctx.Done():
-		return ctx.Err()
+	return e.shut.Do(ctx, e.beginShutdown, e.finishShutdown) // internal/shutdown
+}
+
+// beginShutdown refuses new calls and makes the rescuer drain in place.
+func (e *Emitter) beginShutdown() {
+	e.state.Or(closedBit)
+	close(e.closing)
+	e.rescue.Hurry() // stop waiting for pool room: drain in place
+	if e.state.Load() == closedBit {
+		e.callersOnce.Do(func() { close(e.callersDone) })
 	}
 }
 
 // finishShutdown waits for callers and drainers, then releases resources.
-// It is started once by Shutdown and owned by it.
-func (e *Emitter) finishShutdown() {
+// It runs once, on the goroutine of the emitter's shutdown.Once.
+func (e *Emitter) finishShutdown() error {
 	<-e.callersDone
 	// Make sure something drains what is left, then wait for it.
 	if e.buf.len() > 0 && e.acquire() {
@@ -49,13 +43,13 @@ func (e *Emitter) finishShutdown() {
 	}
 	e.checkIdle()
 	<-e.idle
-	e.rescuer.Wait()
+	_ = e.rescue.Shutdown(context.Background()) // idle: nothing is queued
 	e.closeRetries()
 	if e.ownsLM {
 		_ = e.lm.Stop(context.Background()) // nothing is running: it returns at once
 	}
 	if e.ownsPool {
-		e.shutdownErr = e.pool.Close(context.Background())
+		return e.pool.Close(context.Background())
 	}
-	close(e.shutdownDone)
+	return nil
 }

@@ -359,11 +359,11 @@ func TestTheVerdictHoldsEventsWhileTheCircuitIsOpen(t *testing.T) {
 		if !errors.Is(v.Err, listener.ErrCircuitOpen) {
 			t.Fatalf("Attempt = %v, want ErrCircuitOpen", v.Err)
 		}
-		if !v.Retry || !v.Held || v.Next != 1 || v.Delay != time.Minute {
+		if !v.Retry() || !v.Held() || v.Next() != 1 || v.Delay() != time.Minute {
 			t.Fatalf("verdict %+v, want attempt 1 again after the 1m cool-down, held", v)
 		}
-		time.Sleep(v.Delay)
-		if v := rt.Attempt(context.Background(), event("x"), v.Next); v.Err != nil {
+		time.Sleep(v.Delay())
+		if v := rt.Attempt(context.Background(), event("x"), v.Next()); v.Err != nil {
 			t.Errorf("the probe = %v, want nil", v.Err)
 		}
 		if list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{}); len(list) != 0 {

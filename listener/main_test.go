@@ -128,5 +128,5 @@ func next(m *listener.Manager, l shared.Listener, n int, err error) (time.Durati
 		return 0, false
 	}
 	v := rt.Decide(event("x"), n, err)
-	return v.Delay, v.Retry
+	return v.Delay(), v.Retry()
 }

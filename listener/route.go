@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/novaevents/nova/internal/callback"
 	"github.com/novaevents/nova/shared"
 )
 
@@ -64,6 +65,7 @@ type Route struct {
 	fb    *reg // the policy while l is not registered
 	h     hooks
 	state atomic.Pointer[routeState]
+	_     [24]byte // 128 bytes: see routeState
 }
 
 type routeState struct {
@@ -71,6 +73,11 @@ type routeState struct {
 	r     *reg      // the registration, or the route's fallback
 	limit time.Duration
 	plain bool // no limit, breaker, timeout or metrics: see Attempt
+	light bool // plain, and r is the route's fallback: nothing to count on success
+	// Every attempt reads this state: the padding makes it 128 bytes, a
+	// size class whose objects own their cache lines, so that a small
+	// object written on every event (a counter) never shares its line.
+	_ [95]byte
 }
 
 // hooks are where attempts, retries and dead letters are reported.
@@ -85,22 +92,60 @@ func (m *Manager) hooks() hooks { return hooks{m.metrics, m.name} }
 // what it says and decides nothing itself.
 //
 //   - Err == nil: the attempt succeeded.
-//   - Retry: make attempt Next after Delay. Next is the attempt's number
-//     again when the open breaker refused it (it never reached the
-//     handler). Held says the wait is the breaker's cool-down in
+//   - Retry(): make attempt Next() after Delay(). Next is the attempt's
+//     number again when the open breaker refused it (it never reached the
+//     handler). Held() says the wait is the breaker's cool-down in
 //     HoldWhileOpen mode: a caller that cannot wait (Manager.Handle) may
 //     return the error instead.
-//   - otherwise GiveUp says why the event is given up: the cause, the
+//   - otherwise GiveUp() says why the event is given up: the cause, the
 //     attempts that reached the handler, and Exhausted when the attempts
 //     ran out (then it matches shared.ErrRetryLimitExceeded). Pass it to
 //     DeadLetter.
+//
+// A Verdict is two words and a pointer: the success path returns it in
+// registers and allocates nothing; a failure's decision is allocated.
 type Verdict struct {
-	Err    error
-	Retry  bool
-	Next   int
-	Delay  time.Duration
-	Held   bool
-	GiveUp *RetryError
+	Err error
+	d   *decision // nil on success
+}
+
+type decision struct {
+	retry  bool
+	held   bool
+	next   int
+	delay  time.Duration
+	giveUp *RetryError
+}
+
+// Retry reports whether another attempt is due.
+func (v Verdict) Retry() bool { return v.d != nil && v.d.retry }
+
+// Next is the number of the attempt to make when Retry.
+func (v Verdict) Next() int {
+	if v.d == nil {
+		return 0
+	}
+	return v.d.next
+}
+
+// Delay is the wait before attempt Next when Retry.
+func (v Verdict) Delay() time.Duration {
+	if v.d == nil {
+		return 0
+	}
+	return v.d.delay
+}
+
+// Held reports whether the retry waits for an open breaker's cool-down.
+func (v Verdict) Held() bool { return v.d != nil && v.d.held }
+
+// GiveUp is why the event is given up (nil when it succeeded or is
+// retried).
+func (v Verdict) GiveUp() *RetryError {
+	if v.d == nil {
+		return nil
+	}
+	return v.d.giveUp
 }
 
 // Route returns the Route of l for a dispatcher. It refuses a nil
@@ -123,28 +168,35 @@ func (m *Manager) Route(l shared.Listener, cfg RouteConfig) (*Route, error) {
 	if rt.h.metrics == nil {
 		rt.h = hooks{cfg.Metrics, cfg.Component}
 	}
-	rt.fb = &reg{id: id, cfg: lc.withDefaults(id), counts: m.unreg.counts}
+	rt.fb = &reg{id: id, cfg: lc.withDefaults(id), counts: m.unreg.counts, light: true}
 	rt.fb.cfg.Timeout = cfg.Timeout
 	if cfg.DeadLetter.Enabled && cfg.DeadLetter.Handler != nil {
 		h := cfg.DeadLetter.Handler
-		rt.fb.dlq = newDispatcher(cfg.DeadLetter.QueueSize, func(d DeadLetter) { h(d.Event, d.Err) },
+		rt.fb.dlq = callback.New(cfg.DeadLetter.QueueSize, func(d DeadLetter) { h(d.Event, d.Err) },
 			func(v any) { m.logPanic("dead-letter handler", id, v) })
 		m.mu.Lock()
 		if m.state != running {
-			rt.fb.dlq.stop()
+			rt.fb.dlq.Stop()
 		}
 		m.routeDLQs = append(m.routeDLQs, rt.fb.dlq)
 		m.mu.Unlock()
 	}
+	rt.relookup()
 	return rt, nil
 }
 
 // lookup returns the policy in force for the route.
 func (rt *Route) lookup() *routeState {
-	cur := rt.m.regs.Load()
-	if st := rt.state.Load(); st != nil && st.regs == cur {
+	// state is never nil: Route looks once before it returns.
+	if st := rt.state.Load(); st.regs == rt.m.regs.Load() {
 		return st
 	}
+	return rt.relookup()
+}
+
+// relookup finds the policy in force after the registry changed.
+func (rt *Route) relookup() *routeState {
+	cur := rt.m.regs.Load()
 	st := &routeState{regs: cur, r: rt.fb, limit: rt.limit}
 	if r := cur.get(rt.id); r != nil {
 		st.r = r
@@ -154,6 +206,7 @@ func (rt *Route) lookup() *routeState {
 	}
 	r := st.r
 	st.plain = r.sem == nil && r.breaker == nil && st.limit <= 0 && rt.h.metrics == nil
+	st.light = st.plain && r.light
 	rt.state.Store(st)
 	return st
 }
@@ -174,12 +227,22 @@ func (rt *Route) Registered() bool { return rt.lookup().r != rt.fb }
 // with no limit, breaker, timeout or metrics, Attempt does not allocate and
 // reads no clock.
 func (rt *Route) Attempt(ctx context.Context, e shared.Event, n int) Verdict {
-	st := rt.lookup()
+	st := rt.state.Load() // lookup, written out: this is every dispatcher's hot path
+	if st.regs != rt.m.regs.Load() {
+		st = rt.relookup()
+	}
 	r, m := st.r, rt.m
 	var err error
-	if st.plain {
+	switch {
+	case st.light:
+		// A listener that is not registered, under a plain policy: the
+		// call, and nothing counted unless it fails.
+		if err = shared.SafeHandle(ctx, rt.l, e); err != nil {
+			r.fail(err)
+		}
+	case st.plain:
 		err = m.attemptPlain(ctx, r, rt.l, e)
-	} else {
+	default:
 		err = m.attempt(ctx, r, rt.l, e, st.limit, rt.h, nil)
 	}
 	if err == nil {
@@ -224,11 +287,11 @@ func (rt *Route) Decide(e shared.Event, n int, err error) Verdict {
 
 func (rt *Route) decide(r *reg, e shared.Event, n int, err error) Verdict {
 	if rt.once {
-		return Verdict{Err: err, GiveUp: r.giveUp(rt.id, e, n, err, false)}
+		return Verdict{Err: err, d: &decision{giveUp: r.giveUp(rt.id, e, n, err, false)}}
 	}
 	v := r.next(n, err)
 	if !v.retry {
-		return Verdict{Err: err, GiveUp: r.giveUp(rt.id, e, n, v.cause, v.exhausted)}
+		return Verdict{Err: err, d: &decision{giveUp: r.giveUp(rt.id, e, n, v.cause, v.exhausted)}}
 	}
 	held := false
 	if r.breaker != nil && r.cfg.Circuit.WhileOpen == HoldWhileOpen {
@@ -244,7 +307,7 @@ func (rt *Route) decide(r *reg, e shared.Event, n int, err error) Verdict {
 	if rt.h.metrics != nil {
 		rt.h.metrics.EventRetried(rt.h.name, rt.id)
 	}
-	return Verdict{Err: err, Retry: true, Next: v.next, Delay: v.delay, Held: held}
+	return Verdict{Err: err, d: &decision{retry: true, next: v.next, delay: v.delay, held: held}}
 }
 
 // DeadLetter gives e up under the policy in force: with dead letters
