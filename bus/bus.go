@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/novaevents/nova/internal/delay"
+	"github.com/novaevents/nova/internal/drain"
 	"github.com/novaevents/nova/listener"
 	"github.com/novaevents/nova/shared"
 	"github.com/novaevents/nova/workerpool"
@@ -44,7 +45,7 @@ type Bus struct {
 	latePublished atomic.Uint64 // accepted by a topic being deleted, after its count was taken
 
 	delay   *delay.Queue
-	rescue  *rescuer
+	rescue  *drain.Rescuer
 	lm      *listener.Manager // Config.Listeners, or the bus's own
 	ownsLM  bool
 	runCtx  context.Context // handlers' context; cancelled when Shutdown ends
@@ -58,9 +59,11 @@ type Bus struct {
 }
 
 // New returns a running bus. Nonsense in cfg is not an error: missing parts
-// get the defaults each field documents. New starts three goroutines (the
-// retry timer, the dead-letter caller and the pool-overflow rescuer) and,
-// without Config.WorkerPool, a worker pool; Shutdown stops them all.
+// get the defaults each field documents. New starts two goroutines (the
+// retry timer and the pool-overflow rescuer) and, without
+// Config.WorkerPool, a worker pool; without Config.Listeners it makes a
+// listener manager of its own (whose dead-letter handlers run on its
+// goroutines). Shutdown stops them all.
 func New(cfg Config) *Bus {
 	b := &Bus{cfg: cfg, name: cfg.Name, pool: cfg.WorkerPool, broker: cfg.Broker, metrics: cfg.Metrics}
 	if b.name == "" {
@@ -83,7 +86,7 @@ func New(cfg Config) *Bus {
 	b.runCtx, b.cancel = context.WithCancel(context.Background())
 	b.done = make(chan struct{})
 	b.delay = delay.New()
-	b.rescue = newRescuer(b)
+	b.rescue = drain.NewRescuer(b.pool)
 	b.lm = cfg.Listeners
 	if b.lm == nil {
 		b.lm = listener.NewManager(listener.ManagerConfig{Name: b.name, Logger: cfg.Logger})

@@ -137,8 +137,11 @@ type Config struct {
 	// Timeout and Concurrency apply to each attempt, and events given up on
 	// go to its dead-letter store and handler instead of the topic's.
 	// Redelivery itself stays the bus's (ordering keys hold back later
-	// events while one waits), so AtMostOnce topics still try once. Stop the
-	// manager after the bus's Shutdown. Nil: every subscriber follows its
+	// events while one waits), so AtMostOnce topics still try once. Every
+	// attempt goes through the manager (listener.Route), and every dead
+	// letter, topic policy or registration, lands in its store. Stop the
+	// manager after the bus's Shutdown. Nil: a manager of the bus's own
+	// (Bus.Listeners), stopped by Shutdown; every subscriber follows its
 	// topic's policies.
 	Listeners *listener.Manager
 	// Metrics receives counts and timings. Nil reports nothing.
@@ -187,11 +190,16 @@ type TopicConfig struct {
 	RetryPolicy listener.RetryPolicy
 	// DeadLetter receives the events given up on (retries exhausted, a
 	// permanent error, an AtMostOnce failure, an expired event). They are
-	// always counted in Stats.DeadLettered; with Enabled and a Handler, the
-	// handler is called on a goroutine the bus owns, behind a queue of
-	// DeadLetter.QueueSize (default listener.DefaultDeadLetterQueueSize);
-	// when that queue is full the call is skipped and counted as
-	// DropDeadLetterOverflow.
+	// always counted in Stats.DeadLettered. With Enabled they are kept in
+	// the listener manager's dead-letter store (Bus.Listeners: list,
+	// inspect, redrive) and, with a Handler, handed to it once on a
+	// goroutine the manager owns, behind a queue of DeadLetter.QueueSize
+	// (default listener.DefaultDeadLetterQueueSize); when that queue is
+	// full the call is skipped and counted in the manager's
+	// Stats.DeadLetterHandlerOverflow (the event stays in the store).
+	// Without Enabled they are counted as dropped ("dead_letter_disabled").
+	// A subscriber whose listener is registered with Config.Listeners
+	// follows its registration instead.
 	DeadLetter listener.DeadLetterConfig
 	// HandlerTimeout, if positive, bounds each attempt through its context;
 	// an attempt that returns an error after its deadline fails with a

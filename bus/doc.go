@@ -43,9 +43,17 @@
 // for a subscriber with nothing running, it submits a drainer task that
 // handles events until none is runnable, or until it has handled a batch
 // and gives its worker back. Nothing starts a goroutine per event. New
-// starts three goroutines: the retry timer (one heap and one timer for all
-// backoffs), the dead-letter caller, and a rescuer that waits for pool room
-// when the pool's queue is full. Shutdown stops them.
+// starts two goroutines: the retry timer (one heap and one timer for all
+// backoffs) and a rescuer (internal/drain) that waits for pool room when
+// the pool's queue is full. Shutdown stops them.
+//
+// Every attempt goes through the listener manager (Config.Listeners, or
+// the bus's own): a listener.Route per subscriber makes the attempt and
+// returns the verdict (retry after a delay, or give up) under the
+// listener's registration or, if it has none, the topic's policies; the
+// bus only keeps the event and waits. Every event given up on is a dead
+// letter in the manager's store (Bus.Listeners().DeadLetters, Redrive),
+// handed once to the configured handler on the manager's goroutine.
 //
 // # The broker seam
 //

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/novaevents/nova/internal/drain"
 	"github.com/novaevents/nova/shared"
 	"github.com/novaevents/nova/workerpool"
 )
@@ -50,7 +51,7 @@ type job struct {
 // never two of one ordering key at once, each key in partition order.
 //
 // Drainer tasks do the work. A lane has between 0 and MaxConcurrency of
-// them, counted by running; one is submitted to the pool when a message
+// them, counted by slots; one is submitted to the pool when a message
 // arrives and fewer are running, and each handles events until it finds
 // nothing runnable or has handled drainBatch (then it submits itself again
 // and returns its worker to the pool).
@@ -64,11 +65,9 @@ type lane struct {
 	b     *Bus
 	c     *consumer
 	t     *topic
-	max   int32
 	track bool // MaxConcurrency > 1: every running key is in keys
 
-	running atomic.Int32 // drainer tasks submitted or running
-	_       [60]byte     // keep running off the fields below
+	slots drain.Slots // drainer tasks submitted or running, at most MaxConcurrency
 
 	mu       sync.Mutex
 	cur      Cursor
@@ -83,7 +82,7 @@ type lane struct {
 	malformed int
 
 	// retiring is set once the lane's consumer is gone and the lane is in
-	// the bus's retired set: the drainer that brings running to 0 folds the
+	// the bus's retired set: the drainer that brings slots to 0 folds the
 	// lane's counters into the bus's (see Bus.retireLocked).
 	retiring atomic.Bool
 
@@ -100,8 +99,9 @@ type keyState struct {
 }
 
 func newLane(b *Bus, c *consumer) *lane {
-	ln := &lane{b: b, c: c, t: c.t, max: int32(c.t.cfg.MaxConcurrency), keys: map[string]*keyState{}}
-	ln.track = ln.max > 1
+	ln := &lane{b: b, c: c, t: c.t, keys: map[string]*keyState{}}
+	ln.slots.Max = int32(c.t.cfg.MaxConcurrency)
+	ln.track = ln.slots.Max > 1
 	ln.drainFn = ln.drain
 	ln.notifyFn = ln.notify
 	return ln
@@ -118,20 +118,8 @@ func (ln *lane) notify(m Message) {
 
 // wake submits a drainer if fewer than max are running.
 func (ln *lane) wake(pr workerpool.Priority) {
-	if ln.acquire() {
+	if ln.slots.TryAcquire() {
 		ln.b.submit(ln, pr)
-	}
-}
-
-func (ln *lane) acquire() bool {
-	for {
-		r := ln.running.Load()
-		if r >= ln.max {
-			return false
-		}
-		if ln.running.CompareAndSwap(r, r+1) {
-			return true
-		}
 	}
 }
 
@@ -149,7 +137,7 @@ func (ln *lane) drain() {
 			// A message or retry may have arrived after take looked and
 			// before the decrement, and its wake may have seen us running:
 			// look again, and carry on if we can take a slot back.
-			if !ln.hasWork() || !ln.acquire() {
+			if !ln.hasWork() || !ln.slots.TryAcquire() {
 				return
 			}
 			j, ok = ln.take()
@@ -175,7 +163,7 @@ func (ln *lane) drain() {
 // was its last drainer, the lane's counters are folded into the bus's and
 // the bus lets go of the lane. It reports whether the lane is retiring.
 func (ln *lane) release() bool {
-	ln.running.Add(-1)
+	ln.slots.Release()
 	if !ln.retiring.Load() {
 		return false
 	}

@@ -96,7 +96,7 @@ wait:
 	if b.ownsLM {
 		err = errors.Join(err, b.lm.Stop(ctx))
 	}
-	err = errors.Join(err, b.rescue.shutdown(ctx))
+	err = errors.Join(err, b.rescue.Shutdown(ctx))
 	if b.ownsPool {
 		err = errors.Join(err, b.pool.Close(ctx))
 	}
@@ -113,7 +113,7 @@ wait:
 // left running: the rescuer and dead-letter goroutines, and the workers of
 // a pool the bus owns.
 func (b *Bus) waitLeftovers(ctx context.Context) error {
-	if err := waitDone(ctx, b.rescue.done); err != nil {
+	if err := waitDone(ctx, b.rescue.Done()); err != nil {
 		return err
 	}
 	if b.ownsLM {

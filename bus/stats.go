@@ -21,9 +21,11 @@ const (
 	DropTopicDeleted
 	// DropShutdown: Shutdown ran out of time before the event was settled.
 	DropShutdown
-	// DropDeadLetterOverflow: the event was dead-lettered (and counted as
-	// such) but its topic's dead-letter queue was full, so the handler was
-	// not called for it.
+	// DropDeadLetterOverflow is no longer reported by the bus: dead
+	// letters live in the listener manager's store, and one its handler's
+	// full queue could not take is counted there
+	// (listener.Stats.DeadLetterHandlerOverflow). The value is kept so that
+	// the others keep theirs.
 	DropDeadLetterOverflow
 	// DropMalformed: the broker handed a subscriber a message that Publish
 	// would not have accepted (a nil event, an empty ID or type). The bus
@@ -133,7 +135,7 @@ func (b *Bus) retireLocked(ln *lane) {
 		b.retired.lanes = map[*lane]struct{}{}
 	}
 	b.retired.lanes[ln] = struct{}{}
-	// Set retiring before reading running: a drainer decrements running
+	// Set retiring before reading slots: a drainer releases its slot
 	// before it reads retiring, so one of the two sees the other and the
 	// lane is folded once its last drainer is gone.
 	ln.retiring.Store(true)
@@ -152,7 +154,7 @@ func (b *Bus) foldRetired(ln *lane) {
 // A closed lane counts nothing more after that: a drainer started later
 // finds it closed and takes nothing. Called with b.mu held.
 func (b *Bus) foldLocked(ln *lane) {
-	if _, ok := b.retired.lanes[ln]; !ok || ln.running.Load() != 0 {
+	if _, ok := b.retired.lanes[ln]; !ok || ln.slots.Taken() != 0 {
 		return
 	}
 	delete(b.retired.lanes, ln)

@@ -1,17 +1,14 @@
 package emitter
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/novaevents/nova/shared"
-	"github.com/novaevents/nova/workerpool"
 )
 
 // The async path: EmitAsync pushes an item into the ring buf and calls kick.
-// kick starts a drainer task on the pool unless maxConc drainers are already
+// kick starts a drainer task on the pool unless MaxConcurrency drainers are already
 // running. A drainer handles items until buf is empty or it has done
 // drainBatch of them, then gives its slot back. The ring's tail and the
 // active count close the lost-wakeup race: a producer advances tail and then
@@ -28,33 +25,16 @@ func (e *Emitter) kick(lane int) {
 	e.startDrainer(lane)
 }
 
-func (e *Emitter) acquire() bool {
-	for {
-		a := e.active.Load()
-		if a >= e.maxConc {
-			return false
-		}
-		if e.active.CompareAndSwap(a, a+1) {
-			return true
-		}
-	}
-}
+func (e *Emitter) acquire() bool { return e.active.TryAcquire() }
 
 // startDrainer submits a drainer for a slot already acquired, in the pool
 // lane that matches lane. It never blocks: if the pool's queue is full (or
-// the pool is closed) the rescuer goroutine takes over.
+// the pool is closed) the rescuer (internal/drain) takes over.
 func (e *Emitter) startDrainer(lane int) {
 	// Keep: a pool with an eviction policy must never drop a drainer.
-	if err := e.pool.TrySubmitKeep(lanePriority(lane), e.drainFn); err == nil {
-		return
-	}
-	select {
-	case e.rescue <- struct{}{}:
-	default:
-		// A rescue is already requested, and the drainer it starts handles
-		// everything in the buffer, this slot's events included. Give the
-		// slot back so the count stays true.
-		e.active.Add(-1)
+	if !e.rescue.Submit(lanePriority(lane), e.drainFn) {
+		// Only once Shutdown is over: nothing is left to drain.
+		e.active.Release()
 		e.checkIdle()
 	}
 }
@@ -106,7 +86,7 @@ func (e *Emitter) drainSome(d *drainer) (done bool) {
 		if !ok {
 			e.st.asyncDone.Add(d.handled)
 			d.handled = 0
-			e.active.Add(-1)
+			e.active.Release()
 			if (e.buf.len() > 0 || e.retryLen.Load() > 0) && e.acquire() {
 				continue
 			}
@@ -187,47 +167,6 @@ func (e *Emitter) reportAsync(ev shared.Event, err error) {
 	}
 }
 
-// runRescuer is the emitter's own goroutine. It starts drainers whose
-// TrySubmit failed: it waits for room in the pool, or, if the pool is
-// closed, drains in place so accepted events are still delivered.
-func (e *Emitter) runRescuer() {
-	defer e.rescuer.Done()
-	for {
-		select {
-		case <-e.rescue:
-		case <-e.idle:
-			return
-		}
-		err := e.pool.SubmitKeep(e.closingContext(), workerpool.PriorityNormal, e.drainFn)
-		if err == nil {
-			continue
-		}
-		if errors.Is(err, workerpool.ErrPoolClosed) || errors.Is(err, context.Canceled) {
-			e.drain()
-		}
-	}
-}
-
-// closingContext is cancelled when Shutdown begins, so the rescuer stops
-// waiting for pool room and drains in place instead.
-func (e *Emitter) closingContext() context.Context {
-	return closingCtx{e.closing}
-}
-
-type closingCtx struct{ done chan struct{} }
-
-func (c closingCtx) Deadline() (deadline time.Time, ok bool) { return }
-func (c closingCtx) Done() <-chan struct{}                   { return c.done }
-func (c closingCtx) Value(any) any                           { return nil }
-func (c closingCtx) Err() error {
-	select {
-	case <-c.done:
-		return context.Canceled
-	default:
-		return nil
-	}
-}
-
 // checkIdle closes idle once Shutdown has begun, every caller has left and
 // nothing is pending or running.
 func (e *Emitter) checkIdle() {
@@ -239,7 +178,7 @@ func (e *Emitter) checkIdle() {
 	default:
 		return
 	}
-	if e.buf.len() == 0 && e.active.Load() == 0 && e.retrying.Load() == 0 {
+	if e.buf.len() == 0 && e.active.Taken() == 0 && e.retrying.Load() == 0 {
 		e.idleOnce.Do(func() { close(e.idle) })
 	}
 }

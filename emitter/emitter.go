@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/novaevents/nova/internal/delay"
+	"github.com/novaevents/nova/internal/drain"
 	"github.com/novaevents/nova/listener"
 	"github.com/novaevents/nova/shared"
 	"github.com/novaevents/nova/workerpool"
@@ -26,7 +27,6 @@ type Emitter struct {
 	name     string
 	pool     *workerpool.Pool
 	ownsPool bool
-	maxConc  int32
 
 	mu    sync.Mutex // serialises writers of table
 	table atomic.Pointer[table]
@@ -45,9 +45,7 @@ type Emitter struct {
 	buf     *buffer
 	waiters atomic.Int32  // EmitAsync calls waiting for room in buf
 	space   chan struct{} // wakes a waiting EmitAsync when a drainer frees room
-	_       [64]byte
-	active  atomic.Int32 // drainers running or queued on the pool
-	_       [60]byte
+	active  drain.Slots   // drainers running or queued on the pool, at most MaxConcurrency
 
 	lm     *listener.Manager // Config.Listeners, or the emitter's own
 	ownsLM bool
@@ -58,8 +56,7 @@ type Emitter struct {
 	retryLen atomic.Int32 // len(retryQ), read without the lock
 	retrying atomic.Int64 // retries scheduled or queued, not yet finished
 	drainFn  func()
-	rescue   chan struct{} // asks the rescuer to start a drainer
-	rescuer  sync.WaitGroup
+	rescue   *drain.Rescuer // submits drainers the pool's full queue refused
 
 	idle     chan struct{} // closed when closing and nothing is pending or active
 	idleOnce sync.Once
@@ -109,7 +106,6 @@ func New(cfg Config) *Emitter {
 		pool:         cfg.WorkerPool,
 		closing:      make(chan struct{}),
 		callersDone:  make(chan struct{}),
-		rescue:       make(chan struct{}, 1),
 		space:        make(chan struct{}, 1),
 		idle:         make(chan struct{}),
 		shutdownDone: make(chan struct{}),
@@ -133,7 +129,7 @@ func New(cfg Config) *Emitter {
 	if conc <= 0 {
 		conc = 1
 	}
-	e.maxConc = int32(conc)
+	e.active.Max = int32(conc)
 	e.drainFn = e.drain
 	e.lm = cfg.Listeners
 	if e.lm == nil {
@@ -141,8 +137,7 @@ func New(cfg Config) *Emitter {
 		e.ownsLM = true
 	}
 	e.table.Store(&table{exact: map[string][]*entry{}})
-	e.rescuer.Add(1)
-	go e.runRescuer()
+	e.rescue = drain.NewRescuer(e.pool)
 	return e
 }
 

@@ -26,6 +26,7 @@ func (e *Emitter) Shutdown(ctx context.Context) error {
 	e.shutdownOnce.Do(func() {
 		e.state.Or(closedBit)
 		close(e.closing)
+		e.rescue.Hurry() // stop waiting for pool room: drain in place
 		if e.state.Load() == closedBit {
 			e.callersOnce.Do(func() { close(e.callersDone) })
 		}
@@ -49,7 +50,7 @@ func (e *Emitter) finishShutdown() {
 	}
 	e.checkIdle()
 	<-e.idle
-	e.rescuer.Wait()
+	_ = e.rescue.Shutdown(context.Background()) // idle: nothing is queued
 	e.closeRetries()
 	if e.ownsLM {
 		_ = e.lm.Stop(context.Background()) // nothing is running: it returns at once

@@ -56,7 +56,7 @@ func (e *Emitter) Stats() Stats {
 		AsyncEvents:      in,
 		AsyncProcessed:   done,
 		QueuedEvents:     q,
-		ActiveDrainers:   int(e.active.Load()),
+		ActiveDrainers:   int(e.active.Taken()),
 		ActiveListeners:  e.table.Load().count,
 		Closed:           e.closed(),
 	}

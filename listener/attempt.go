@@ -49,11 +49,13 @@ func (m *Manager) attempt(ctx context.Context, r *reg, l shared.Listener, e shar
 		gen = g
 	}
 
-	r.started.Add(1)
 	// Deferred, so that whatever panics on the way out (a Metrics hook),
 	// the attempt stops counting as in flight and its slot is given back:
 	// Stop never waits for an attempt that is over.
-	defer m.finish(r)
+	if !r.light {
+		r.started.Add(1)
+		defer m.finish(r)
+	}
 	var start time.Time
 	if h.metrics != nil {
 		start = time.Now()
@@ -101,6 +103,11 @@ func isNilListener(l shared.Listener) bool {
 }
 
 func (r *reg) fail(err error) {
+	if r.light {
+		// Counted as an attempt only now: see reg.light.
+		r.started.Add(1)
+		r.finished.Add(1)
+	}
 	r.failures.Add(1)
 	r.consecutive.Add(1)
 	var pe *shared.PanicError
@@ -163,7 +170,7 @@ type verdict struct {
 // next decides what follows attempt n failing with err. An attempt refused
 // by an open breaker is tried again under the same number in HoldWhileOpen
 // mode, after the breaker's cool-down: that is for callers that keep the
-// event (Next, Retry); Handle returns instead (see retryInline).
+// event (a Route's dispatcher); Handle returns instead (see retryInline).
 func (r *reg) next(n int, err error) verdict {
 	if r.breaker != nil && errors.Is(err, ErrCircuitOpen) {
 		if r.cfg.Circuit.WhileOpen == DeadLetterWhileOpen {
@@ -209,7 +216,7 @@ func eventID(e shared.Event) string {
 }
 
 // Handle runs the whole policy of l on e on the calling goroutine, for
-// synchronous callers: attempts (see Attempt) with the RetryPolicy's
+// synchronous callers: attempts (see Route.Attempt) with the RetryPolicy's
 // backoff waits between them, then, if it gives up, the dead letter. It
 // returns nil once an attempt succeeded, or the *RetryError it
 // dead-lettered.

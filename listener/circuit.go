@@ -49,15 +49,13 @@ const (
 	// not count against RetryPolicy.MaxAttempts: the handler never saw the
 	// event. It is the default.
 	//
-	// Who holds the event depends on the caller. A synchronous caller
-	// (Manager.Handle, Binding.Handle: the emitter's Emit) still has the
-	// event, and is not blocked for the cool-down: Handle returns at once
-	// with an error matching ErrCircuitOpen (errors.As finds the
-	// *CircuitOpenError and its RetryAfter), without dead-lettering, and
-	// the caller decides when to try again. Callers that own their queue
-	// hold it: Next tells the bus to retry after the cool-down (the bus
-	// keeps the event in its partition), and Retry keeps it scheduled for
-	// the asynchronous emitter.
+	// Who holds the event depends on the caller. Manager.Handle's caller
+	// still has the event, and is not blocked for the cool-down: Handle
+	// returns at once with an error matching ErrCircuitOpen (errors.As
+	// finds the *CircuitOpenError and its RetryAfter), without
+	// dead-lettering, and the caller decides when to try again. A
+	// dispatcher (the emitter, the bus) gets a Verdict to retry after the
+	// cool-down, marked Held, and keeps the event until then.
 	HoldWhileOpen OpenAction = iota
 	// DeadLetterWhileOpen sends the event to the dead letter at once.
 	DeadLetterWhileOpen
@@ -118,9 +116,9 @@ type CircuitConfig struct {
 	// WhileOpen says what happens to events refused by the open breaker.
 	// The default is HoldWhileOpen, under which a synchronous Handle
 	// returns an error matching ErrCircuitOpen at once (the caller keeps
-	// the event) while Next and Retry hold the event until the cool-down
-	// is over; with DeadLetterWhileOpen every caller dead-letters it at
-	// once. See HoldWhileOpen.
+	// the event) while a Route's Verdict holds the event until the
+	// cool-down is over; with DeadLetterWhileOpen every caller
+	// dead-letters it at once. See HoldWhileOpen.
 	WhileOpen OpenAction
 	// OnStateChange, if set, is told of every transition. It runs on a
 	// goroutine the manager owns, behind a bounded queue: it never blocks an

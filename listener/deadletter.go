@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/novaevents/nova/internal/callback"
 	"github.com/novaevents/nova/shared"
 )
 
@@ -78,12 +79,12 @@ func (m *Manager) store1(r *reg, h hooks, id string, e shared.Event, err error, 
 	} else {
 		m.dlStoreErrs.Add(1)
 	}
-	res := notRunning
+	res := callback.Stopped
 	if r.dlq != nil {
-		res = r.dlq.send(d)
+		res = r.dlq.Send(d)
 	}
 	switch {
-	case res == sent:
+	case res == callback.Sent:
 	case !stored:
 		m.dlLost.Add(1)
 		if m.log != nil {

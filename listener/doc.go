@@ -3,12 +3,28 @@
 // how long one may take, which failures are retried and when, when its
 // circuit breaker opens, and what happens to the events it gives up on).
 //
-// The emitter and the bus do not retry by themselves: they ask the Manager.
-// Synchronous callers use [Manager.Handle], which runs the whole policy
-// inline. Callers with their own queues (the bus, an asynchronous emitter)
-// make one [Manager.Attempt] at a time, ask [Manager.Next] (or
-// [Manager.Retry]) what follows a failure, and call [Manager.DeadLetter]
-// when it says to give up. [RetryPolicy] is the policy type both use.
+// # One delivery model
+//
+// The emitter and the bus (sync Emit, async EmitAsync, every delivery
+// mode) decide nothing by themselves: each takes a [Route] per subscriber
+// ([Manager.Route]) and uses it the same way. [Route.Attempt] makes one
+// attempt and returns a complete [Verdict]: succeeded; retry after Delay as
+// attempt Next; or give up, with the cause, the attempts made and whether
+// they ran out (a *RetryError). [Route.DeadLetter] gives an event up. The
+// dispatcher only keeps the event and waits the delay (its caller's
+// goroutine, its delay queue); registered listeners follow their
+// ListenerConfig, unregistered ones the dispatcher's [Policy] (a bus
+// topic's), through the same code, so one failure gives the same
+// attempts, Stats and dead letter whichever way the event came. Direct
+// callers use [Manager.Handle], which runs the whole policy inline.
+//
+// # One timeout rule
+//
+// ListenerConfig.Timeout, a bus topic's HandlerTimeout, shared.Timeout and
+// the RabbitMQ consumer's HandlerTimeout all follow shared.HandleWithin: a
+// handler that returns nil has succeeded, even after its deadline (so an
+// ExactlyOnce topic never repeats completed work); one that returns an
+// error after it failed with a *shared.TimeoutError.
 //
 // # Retries
 //
@@ -27,10 +43,10 @@
 // With HoldWhileOpen (the default) whoever has the event keeps it, without
 // using up its attempts: Handle, whose synchronous caller still has it,
 // returns an error matching ErrCircuitOpen at once instead of blocking for
-// the cool-down; Next tells the bus to retry after the cool-down (it holds
-// the event, and the later events of its ordering key, in its partition);
-// Retry keeps it scheduled. With DeadLetterWhileOpen it goes to the dead
-// letter at once.
+// the cool-down; a dispatcher gets a Verdict to retry after the cool-down
+// (Held), under the same attempt number. With DeadLetterWhileOpen it goes
+// to the dead letter at once, recorded with the attempts that reached the
+// handler and not as exhausted.
 //
 // # Callbacks
 //
@@ -52,12 +68,14 @@
 //
 // # Goroutines and Stop
 //
-// A Manager starts goroutines only when needed: one per listener with a
-// dead-letter Handler, one for circuit state-change callbacks, one timing
-// the retries scheduled with Retry (at most ManagerConfig.MaxPendingRetries
-// of them wait at once). Stop(ctx) drains attempts, Handle calls
-// and scheduled retries, lets the handlers finish their queues, and ends
-// those goroutines; Start makes a stopped manager work again.
+// A Manager starts goroutines only when needed: one per listener (or
+// route policy) with a dead-letter Handler and one for circuit
+// state-change callbacks, each an internal/callback runner behind a
+// bounded queue. It times no retries: the dispatchers wait the verdicts'
+// delays. Stop(ctx) drains the attempts of registered listeners and
+// Handle calls, lets the handlers finish their queues, and ends those
+// goroutines; a Stop that ran out of time is waited for again by a later
+// Stop. Start makes a stopped manager work again.
 //
 // # Example
 //

@@ -9,7 +9,7 @@ import (
 )
 
 var (
-	// ErrCircuitOpen is returned by Attempt and Handle, without calling the
+	// ErrCircuitOpen is returned by Route.Attempt and Handle, without calling the
 	// handler, while a listener's circuit breaker is open or its half-open
 	// probes are all taken. The error returned is a *CircuitOpenError.
 	ErrCircuitOpen = errors.New("listener: circuit open")

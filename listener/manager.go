@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/novaevents/nova/internal/callback"
 	"github.com/novaevents/nova/shared"
 )
 
@@ -30,11 +31,10 @@ const (
 // its first method call sets it up as NewManager(ManagerConfig{}) would.
 // A Manager must not be copied once used. It owns these goroutines, each
 // started on first need and ended by Stop:
-//   - one per listener with a DeadLetter.Handler, calling it;
-//   - one calling the circuits' OnStateChange callbacks;
-//   - one (a delay.Queue) timing the retries scheduled with Retry.
+//   - one per listener (or Route policy) with a DeadLetter.Handler, calling it;
+//   - one calling the circuits' OnStateChange callbacks.
 //
-// Attempt, Handle and Next are plain calls on the caller's goroutine and
+// Route.Attempt and Handle are plain calls on the caller's goroutine and
 // keep working after Stop.
 type Manager struct {
 	setupOnce sync.Once
@@ -55,14 +55,14 @@ type Manager struct {
 	mu       sync.Mutex
 	state    lifecycle
 	stopDone chan struct{}
-	retired  []*reg      // unregistered while attempts were in flight
-	draining []runHandle // dead-letter goroutines of unregistered listeners
+	retired  []*reg         // unregistered while attempts were in flight
+	draining []callback.Run // dead-letter goroutines of unregistered listeners
 	// routeDLQs are the dead-letter goroutines of routes' fallback
 	// policies (a bus topic's DeadLetter.Handler).
-	routeDLQs []*dispatcher[DeadLetter]
-	leftovers []runHandle // of a Stop that ran out of time
+	routeDLQs []*callback.Runner[DeadLetter]
+	leftovers []callback.Run // of a Stop that ran out of time
 
-	callbacks *dispatcher[stateChange]
+	callbacks *callback.Runner[stateChange]
 
 	dlSeq       atomic.Uint64
 	dlStored    atomic.Uint64
@@ -85,9 +85,14 @@ type reg struct {
 	cfg     ListenerConfig
 	sem     chan struct{} // nil without a concurrency limit
 	breaker *breaker      // nil without a circuit breaker
-	dlq     *dispatcher[DeadLetter]
+	dlq     *callback.Runner[DeadLetter]
 
 	*counts // shared by every fallback registration of the unregistered
+
+	// light: the policy of listeners that are not registered. Only their
+	// failed attempts are counted (and Stop does not wait for their
+	// attempts): their success path pays for no shared counter.
+	light bool
 }
 
 // counts are a registration's counters. The registrations that routes make
@@ -180,8 +185,8 @@ func (m *Manager) setup(cfg ManagerConfig) {
 	m.regs.Store(newRegistry(nil))
 	cut := make(chan struct{})
 	m.cut.Store(&cut)
-	m.unreg = &reg{cfg: ListenerConfig{}.withDefaults(""), counts: new(counts)}
-	m.callbacks = newDispatcher(cfg.CallbackQueueSize, func(c stateChange) { c.fn(c.id, c.from, c.to) }, m.callbackPanic)
+	m.unreg = &reg{cfg: ListenerConfig{}.withDefaults(""), counts: new(counts), light: true}
+	m.callbacks = callback.New(cfg.CallbackQueueSize, func(c stateChange) { c.fn(c.id, c.from, c.to) }, m.callbackPanic)
 }
 
 // Register applies cfg to the listener l, and to every listener with the
@@ -207,7 +212,7 @@ func (m *Manager) Register(l shared.Listener, cfg ListenerConfig) error {
 		var notify func(from, to CircuitState)
 		if fn := cfg.Circuit.OnStateChange; fn != nil {
 			notify = func(from, to CircuitState) {
-				m.callbacks.send(stateChange{fn: fn, id: id, from: from, to: to})
+				m.callbacks.Send(stateChange{fn: fn, id: id, from: from, to: to})
 			}
 		}
 		r.breaker = newBreaker(id, cfg.Circuit, notify)
@@ -215,7 +220,7 @@ func (m *Manager) Register(l shared.Listener, cfg ListenerConfig) error {
 	}
 	if cfg.DeadLetter.Enabled && cfg.DeadLetter.Handler != nil {
 		h := cfg.DeadLetter.Handler
-		r.dlq = newDispatcher(cfg.DeadLetter.QueueSize, func(d DeadLetter) { h(d.Event, d.Err) },
+		r.dlq = callback.New(cfg.DeadLetter.QueueSize, func(d DeadLetter) { h(d.Event, d.Err) },
 			func(v any) { m.logPanic("dead-letter handler", id, v) })
 	}
 
@@ -226,7 +231,7 @@ func (m *Manager) Register(l shared.Listener, cfg ListenerConfig) error {
 		return fmt.Errorf("%w: %q", ErrAlreadyRegistered, id)
 	}
 	if r.dlq != nil && m.state != running {
-		r.dlq.stop()
+		r.dlq.Stop()
 	}
 	m.regs.Store(newRegistry(append(slices.Clip(old.list), r)))
 	return nil
@@ -250,7 +255,7 @@ func (m *Manager) Unregister(id string) error {
 		m.retired = append(m.retired, r)
 	}
 	if r.dlq != nil {
-		if run, ok := r.dlq.stop(); ok {
+		if run, ok := r.dlq.Stop(); ok {
 			m.draining = append(m.draining, run)
 		}
 	}
@@ -283,13 +288,13 @@ func (m *Manager) Start() error {
 	cut := make(chan struct{})
 	m.cut.Store(&cut)
 	m.stopping.Store(false)
-	m.callbacks.restart()
+	m.callbacks.Restart()
 	for _, d := range m.routeDLQs {
-		d.restart()
+		d.Restart()
 	}
 	for _, r := range m.regs.Load().list {
 		if r.dlq != nil {
-			r.dlq.restart()
+			r.dlq.Restart()
 		}
 	}
 	return nil
@@ -307,7 +312,7 @@ func (m *Manager) Start() error {
 // Stop returns ctx.Err(). A handler running at that moment cannot be
 // interrupted; its goroutine ends when it returns.
 //
-// After Stop, Attempt, Handle, Next and Unregister still work; dead letters
+// After Stop, Route.Attempt, Handle and Unregister still work; dead letters
 // are stored but their Handler is not called until Start. Calling Stop
 // again returns nil once the first call is done.
 func (m *Manager) Stop(ctx context.Context) error {
@@ -321,7 +326,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 		// them, so that a later Stop returns once nothing runs.
 		for _, run := range left {
 			select {
-			case <-run.done:
+			case <-run.Done():
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -351,17 +356,17 @@ func (m *Manager) Stop(ctx context.Context) error {
 	runs := m.draining
 	m.draining = nil
 	for _, d := range m.routeDLQs {
-		if run, ok := d.stop(); ok {
+		if run, ok := d.Stop(); ok {
 			runs = append(runs, run)
 		}
 	}
 	m.mu.Unlock()
-	if run, ok := m.callbacks.stop(); ok {
+	if run, ok := m.callbacks.Stop(); ok {
 		runs = append(runs, run)
 	}
 	for _, r := range m.regs.Load().list {
 		if r.dlq != nil {
-			if run, ok := r.dlq.stop(); ok {
+			if run, ok := r.dlq.Stop(); ok {
 				runs = append(runs, run)
 			}
 		}
@@ -369,13 +374,13 @@ func (m *Manager) Stop(ctx context.Context) error {
 	for _, run := range runs {
 		if err == nil {
 			select {
-			case <-run.done:
+			case <-run.Done():
 				continue
 			case <-ctx.Done():
 				err = ctx.Err()
 			}
 		}
-		run.giveUp()
+		run.GiveUp()
 	}
 
 	m.mu.Lock()

@@ -2,12 +2,11 @@ package listener
 
 import (
 	"errors"
-	"math"
-	"math/rand/v2"
 	"runtime/debug"
 	"strconv"
 	"time"
 
+	"github.com/novaevents/nova/internal/backoff"
 	"github.com/novaevents/nova/shared"
 )
 
@@ -116,58 +115,27 @@ func (p RetryPolicy) Delay(n int) time.Duration {
 // BaseDelay is Delay without jitter: the wait the strategy computes after n
 // failed attempts, capped by MaxDelay.
 func (p RetryPolicy) BaseDelay(n int) time.Duration {
-	if n < 1 {
-		n = 1
-	}
-	initial, maxDelay := p.InitialDelay, p.MaxDelay
-	if initial <= 0 {
-		initial = DefaultInitialDelay
-	}
-	if maxDelay <= 0 {
-		maxDelay = DefaultMaxDelay
-	}
-	if initial >= maxDelay {
-		return maxDelay
-	}
-	switch p.Backoff {
-	case BackoffFixed:
-		return initial
-	case BackoffLinear:
-		if int64(n) > int64(maxDelay/initial) {
-			return maxDelay
-		}
-		return min(initial*time.Duration(n), maxDelay)
-	default: // BackoffExponential and unknown values
-		mult := p.Multiplier
-		if mult == 0 {
-			mult = DefaultMultiplier
-		}
-		if mult < 1 || math.IsNaN(mult) {
-			mult = 1
-		}
-		d := float64(initial) * math.Pow(mult, float64(n-1))
-		if d >= float64(maxDelay) || math.IsInf(d, 0) || math.IsNaN(d) {
-			return maxDelay
-		}
-		return time.Duration(d)
-	}
+	return p.backoff().Base(n)
 }
 
 func (p RetryPolicy) jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
+	return backoff.Apply(backoff.Jitter(p.Jitter), d)
+}
+
+// backoff is the policy's formula, defaults filled in: Nova's one backoff
+// (internal/backoff), which the RabbitMQ transport uses too.
+func (p RetryPolicy) backoff() backoff.Policy {
+	b := backoff.Policy{Initial: p.InitialDelay, Max: p.MaxDelay, Multiplier: p.Multiplier, Growth: backoff.Growth(p.Backoff)}
+	if b.Initial <= 0 {
+		b.Initial = DefaultInitialDelay
 	}
-	switch p.Jitter {
-	case JitterNone:
-		return d
-	case JitterEqual:
-		half := d / 2
-		return half + time.Duration(rand.Uint64N(uint64(d-half)+1))
-	default: // JitterFull and unknown values
-		// In uint64, d+1 cannot overflow even for the longest Duration, and
-		// the draw, at most d, fits back.
-		return time.Duration(rand.Uint64N(uint64(d) + 1))
+	if b.Max <= 0 {
+		b.Max = DefaultMaxDelay
 	}
+	if b.Multiplier == 0 {
+		b.Multiplier = DefaultMultiplier
+	}
+	return b
 }
 
 // Retryable reports whether err is worth another attempt under this policy,

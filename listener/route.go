@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/novaevents/nova/internal/callback"
 	"github.com/novaevents/nova/shared"
 )
 
@@ -123,28 +124,35 @@ func (m *Manager) Route(l shared.Listener, cfg RouteConfig) (*Route, error) {
 	if rt.h.metrics == nil {
 		rt.h = hooks{cfg.Metrics, cfg.Component}
 	}
-	rt.fb = &reg{id: id, cfg: lc.withDefaults(id), counts: m.unreg.counts}
+	rt.fb = &reg{id: id, cfg: lc.withDefaults(id), counts: m.unreg.counts, light: true}
 	rt.fb.cfg.Timeout = cfg.Timeout
 	if cfg.DeadLetter.Enabled && cfg.DeadLetter.Handler != nil {
 		h := cfg.DeadLetter.Handler
-		rt.fb.dlq = newDispatcher(cfg.DeadLetter.QueueSize, func(d DeadLetter) { h(d.Event, d.Err) },
+		rt.fb.dlq = callback.New(cfg.DeadLetter.QueueSize, func(d DeadLetter) { h(d.Event, d.Err) },
 			func(v any) { m.logPanic("dead-letter handler", id, v) })
 		m.mu.Lock()
 		if m.state != running {
-			rt.fb.dlq.stop()
+			rt.fb.dlq.Stop()
 		}
 		m.routeDLQs = append(m.routeDLQs, rt.fb.dlq)
 		m.mu.Unlock()
 	}
+	rt.relookup()
 	return rt, nil
 }
 
 // lookup returns the policy in force for the route.
 func (rt *Route) lookup() *routeState {
-	cur := rt.m.regs.Load()
-	if st := rt.state.Load(); st != nil && st.regs == cur {
+	// state is never nil: Route looks once before it returns.
+	if st := rt.state.Load(); st.regs == rt.m.regs.Load() {
 		return st
 	}
+	return rt.relookup()
+}
+
+// relookup finds the policy in force after the registry changed.
+func (rt *Route) relookup() *routeState {
+	cur := rt.m.regs.Load()
 	st := &routeState{regs: cur, r: rt.fb, limit: rt.limit}
 	if r := cur.get(rt.id); r != nil {
 		st.r = r
@@ -174,12 +182,22 @@ func (rt *Route) Registered() bool { return rt.lookup().r != rt.fb }
 // with no limit, breaker, timeout or metrics, Attempt does not allocate and
 // reads no clock.
 func (rt *Route) Attempt(ctx context.Context, e shared.Event, n int) Verdict {
-	st := rt.lookup()
+	st := rt.state.Load() // lookup, written out: this is every dispatcher's hot path
+	if st.regs != rt.m.regs.Load() {
+		st = rt.relookup()
+	}
 	r, m := st.r, rt.m
 	var err error
-	if st.plain {
+	switch {
+	case st.plain && r.light:
+		// A listener that is not registered, under a plain policy: the
+		// call, and nothing counted unless it fails.
+		if err = shared.SafeHandle(ctx, rt.l, e); err != nil {
+			r.fail(err)
+		}
+	case st.plain:
 		err = m.attemptPlain(ctx, r, rt.l, e)
-	} else {
+	default:
 		err = m.attempt(ctx, r, rt.l, e, st.limit, rt.h, nil)
 	}
 	if err == nil {

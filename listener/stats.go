@@ -30,7 +30,10 @@ type ListenerStats struct {
 type Stats struct {
 	// Listeners holds the registered listeners, sorted by ID.
 	Listeners []ListenerStats
-	// Unregistered sums the attempts of listeners that are not registered.
+	// Unregistered sums the failed attempts (Attempts = Failures), retries
+	// and dead letters of listeners that are not registered: their
+	// successes are not counted (the dispatchers count what they
+	// delivered), so that their success path pays for no shared counter.
 	Unregistered ListenerStats
 
 	DeadLettersStored         uint64 // kept in the store
@@ -62,10 +65,10 @@ func (m *Manager) Stats() Stats {
 		}
 	}
 	for _, d := range dlqs {
-		s.DeadLetterHandlerQueued += d.queued()
-		s.DeadLetterHandlerOverflow += d.overflow.Load()
-		s.DeadLetterHandlerSkipped += d.skipped.Load()
-		s.DeadLetterHandlerPanics += d.panics.Load()
+		s.DeadLetterHandlerQueued += d.Queued()
+		s.DeadLetterHandlerOverflow += d.Overflow()
+		s.DeadLetterHandlerSkipped += d.Skipped()
+		s.DeadLetterHandlerPanics += d.Panics()
 	}
 	slices.SortFunc(s.Listeners, func(a, b ListenerStats) int { return strings.Compare(a.ID, b.ID) })
 	s.Unregistered = m.unreg.stats()
@@ -79,8 +82,8 @@ func (m *Manager) Stats() Stats {
 	} else {
 		s.DeadLettersInStore = -1
 	}
-	s.CallbacksDropped = m.callbacks.overflow.Load() + m.callbacks.skipped.Load()
-	s.CallbackPanics = m.callbacks.panics.Load()
+	s.CallbacksDropped = m.callbacks.Overflow() + m.callbacks.Skipped()
+	s.CallbackPanics = m.callbacks.Panics()
 	return s
 }
 

@@ -77,6 +77,17 @@
 // WithPanicHandler function. A task that calls runtime.Goexit ends its
 // worker; it counts as failed and a replacement worker starts.
 //
+// # Tasks that must not be lost
+//
+// TrySubmitKeep and SubmitKeep are a public feature for whoever runs a
+// "drainer on a pool" (a task that empties a buffer of its own, as the
+// emitter and the bus do; internal/drain builds on them): a task queued
+// with them is never evicted, whatever the overflow policy, and never
+// evicts another one. TrySubmitKeep returns ErrQueueFull rather than wait;
+// SubmitKeep waits for room until ctx ends or the pool closes (ignoring
+// BlockTimeout). Use them for a task whose loss would strand work; use
+// Submit for everything else.
+//
 // # Close
 //
 // Close stops accepting (ErrPoolClosed, also for submits waiting for room),

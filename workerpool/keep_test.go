@@ -45,3 +45,38 @@ func TestKeptTasksAreNeverEvicted(t *testing.T) {
 		})
 	}
 }
+
+// SubmitKeep waits for room in a full queue (never evicting, whatever the
+// policy), and gives up with the caller's ctx or the pool's closing.
+func TestSubmitKeepWaitsForRoomAndGivesUpOnCtxOrClose(t *testing.T) {
+	p := workerpool.New(1, 1, workerpool.WithOverflow(workerpool.EvictOldest))
+	block := make(chan struct{})
+	started := make(chan struct{})
+	_ = p.TrySubmit(func() { close(started); <-block })
+	<-started
+	var queued atomic.Bool
+	_ = p.TrySubmit(func() { queued.Store(true) }) // the queue is full
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.SubmitKeep(ctx, workerpool.PriorityHigh, func() {}); !errors.Is(err, context.Canceled) {
+		t.Errorf("SubmitKeep with an ended ctx = %v, want context.Canceled", err)
+	}
+	done := make(chan error, 1)
+	var kept atomic.Bool
+	go func() {
+		done <- p.SubmitKeep(context.Background(), workerpool.PriorityHigh, func() { kept.Store(true) })
+	}()
+	close(block) // room comes once the running task ends
+	if err := <-done; err != nil {
+		t.Fatalf("SubmitKeep = %v", err)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !kept.Load() || !queued.Load() {
+		t.Errorf("kept %v, queued %v: SubmitKeep evicted or lost a task", kept.Load(), queued.Load())
+	}
+	if err := p.SubmitKeep(context.Background(), workerpool.PriorityNormal, func() {}); !errors.Is(err, workerpool.ErrPoolClosed) {
+		t.Errorf("SubmitKeep after Close = %v, want ErrPoolClosed", err)
+	}
+}

@@ -3,8 +3,9 @@ package amqp
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"time"
+
+	"github.com/novaevents/nova/internal/backoff"
 )
 
 // Backoff describes exponentially growing waits: Initial before the first
@@ -41,29 +42,16 @@ func (b Backoff) validate() error {
 }
 
 // Ceiling is the longest wait before retry number attempt (1 for the first
-// retry): Initial × Factor^(attempt-1), capped at Max.
+// retry): Initial × Factor^(attempt-1), capped at Max. It is Nova's one
+// backoff formula (internal/backoff), which listener.RetryPolicy uses too.
 func (b Backoff) Ceiling(attempt int) time.Duration {
-	if attempt < 1 {
-		attempt = 1
-	}
-	d := float64(b.Initial) * math.Pow(b.Factor, float64(attempt-1))
-	if d >= float64(b.Max) || math.IsInf(d, 0) || math.IsNaN(d) {
-		return b.Max
-	}
-	return time.Duration(d)
+	return b.policy().Base(attempt)
 }
 
 // Jittered is a full-jitter wait for retry number attempt: uniform in
 // [0, Ceiling(attempt)].
 func (b Backoff) Jittered(attempt int) time.Duration {
-	c := b.Ceiling(attempt)
-	if c <= 0 {
-		return 0
-	}
-	if c == math.MaxInt64 {
-		return time.Duration(rand.Int64N(int64(c)))
-	}
-	return time.Duration(rand.Int64N(int64(c) + 1))
+	return backoff.Apply(backoff.Full, b.Ceiling(attempt))
 }
 
 // halfJittered is a wait for retry number attempt drawn uniformly from
@@ -74,6 +62,9 @@ func (b Backoff) halfJittered(attempt int) time.Duration {
 	if c <= 1 {
 		return c
 	}
-	half := c / 2
-	return half + time.Duration(rand.Int64N(int64(c-half)))
+	return backoff.Apply(backoff.Equal, c)
+}
+
+func (b Backoff) policy() backoff.Policy {
+	return backoff.Policy{Initial: b.Initial, Max: b.Max, Multiplier: b.Factor}
 }

@@ -2,8 +2,9 @@ package amqp
 
 import (
 	"fmt"
-	"sync/atomic"
 	"time"
+
+	"github.com/novaevents/nova/internal/callback"
 )
 
 // State is the state of one pooled connection, or of the whole Client.
@@ -47,54 +48,51 @@ type StateChange struct {
 }
 
 // notifier runs the user's callback on its own goroutine behind a bounded
-// queue, so the library never waits for it.
+// queue, so the library never waits for it: Nova's one bounded callback
+// runner (internal/callback).
 type notifier struct {
-	fn      func(StateChange)
-	queue   chan StateChange
-	dropped atomic.Uint64
-	done    chan struct{}
+	r       *callback.Runner[StateChange] // nil without a callback
+	dropped dropCount
+	done    <-chan struct{} // after stop: closed when the callback has returned for the last change
 }
+
+// dropCount reads the changes the runner refused (queue full).
+type dropCount struct{ r *callback.Runner[StateChange] }
+
+func (d dropCount) Load() uint64 {
+	if d.r == nil {
+		return 0
+	}
+	return d.r.Overflow() + d.r.Skipped()
+}
+
+var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func newNotifier(fn func(StateChange), size int) *notifier {
-	n := &notifier{fn: fn, done: make(chan struct{})}
-	if fn == nil {
-		close(n.done)
-		return n
+	n := &notifier{done: closedDone}
+	if fn != nil {
+		// A panicking callback must not stop reports: the runner recovers.
+		n.r = callback.New(size, fn, nil)
+		n.dropped = dropCount{n.r}
 	}
-	n.queue = make(chan StateChange, size)
-	go n.run()
 	return n
-}
-
-func (n *notifier) run() {
-	defer close(n.done)
-	for sc := range n.queue {
-		n.call(sc)
-	}
-}
-
-func (n *notifier) call(sc StateChange) {
-	defer func() { _ = recover() }() // a panicking callback must not stop reports
-	n.fn(sc)
 }
 
 // notify never blocks: when the queue is full the change is counted and
 // dropped. It must not be called after stop.
 func (n *notifier) notify(sc StateChange) {
-	if n.fn == nil {
-		return
-	}
-	select {
-	case n.queue <- sc:
-	default:
-		n.dropped.Add(1)
+	if n.r != nil {
+		n.r.Send(sc)
 	}
 }
 
 // stop lets the queued changes be delivered; done closes when the callback
 // has returned for the last one.
 func (n *notifier) stop() {
-	if n.fn != nil {
-		close(n.queue)
+	if n.r == nil {
+		return
+	}
+	if run, ok := n.r.Stop(); ok {
+		n.done = run.Done()
 	}
 }
