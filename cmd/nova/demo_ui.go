@@ -61,7 +61,8 @@ type liveDemo struct {
 func newLiveDemo(t liveTiming, allowActions bool, log *slog.Logger) (*liveDemo, error) {
 	d := &liveDemo{timing: t, start: time.Now(), byID: map[string]shared.Listener{}}
 	d.pool = workerpool.New(4, 1024, workerpool.WithTiming(), workerpool.WithName("workerpool"))
-	d.lm = listener.NewManager(listener.ManagerConfig{Logger: log})
+	lat := dashboard.NewLatency(nil)
+	d.lm = listener.NewManager(listener.ManagerConfig{Logger: log, Metrics: lat})
 	d.store = memory.New(memory.Config{MaxEventsPerStream: 1000})
 	d.em = emitter.New(emitter.Config{WorkerPool: d.pool, BufferSize: 512, Listeners: d.lm})
 	d.bus = bus.New(bus.Config{WorkerPool: d.pool, Listeners: d.lm})
@@ -105,7 +106,7 @@ func newLiveDemo(t liveTiming, allowActions bool, log *slog.Logger) (*liveDemo, 
 
 	d.dash = dashboard.New(dashboard.Options{
 		Title: "Nova demo", Emitter: d.em, Bus: d.bus, Listeners: d.lm, Pool: d.pool, Store: d.store,
-		AllowActions: allowActions, Logger: log, Interval: t.Sample,
+		Latency: lat, AllowActions: allowActions, Logger: log, Interval: t.Sample,
 		// A redriven event goes back to the listener that gave up on it
 		// only, through the manager, so the others do not see it twice.
 		Republish: func(ctx context.Context, id string, e shared.Event) error {

@@ -50,6 +50,9 @@ type Options struct {
 	AMQP      *amqp.Client
 	// Publisher adds confirms in flight and confirm latency.
 	Publisher *amqp.Publisher
+	// Latency adds each listener's latency percentiles: the same Latency
+	// given to the listener manager as its Metrics.
+	Latency *Latency
 
 	// AllowActions enables redriving and discarding dead letters from the
 	// page. Off by default: the page is read-only and the action endpoints
@@ -122,7 +125,7 @@ func New(opts Options) *Handler {
 		assets: http.FileServer(http.FS(sub)),
 		log:    log,
 	}
-	h.hub = newHub(opts.Interval, opts.History, newSampler(&opts))
+	h.hub = newHub(opts.Interval, opts.History, newSampler(&opts, opts.Latency))
 	return h
 }
 

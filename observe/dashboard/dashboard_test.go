@@ -403,3 +403,57 @@ func TestAssetsAreEmbedded(t *testing.T) {
 		t.Errorf("unknown path: status %d", res.StatusCode)
 	}
 }
+
+func TestLatencyIsRecordedOnlyWhileSomeoneWatches(t *testing.T) {
+	lat := dashboard.NewLatency(nil)
+	lm := listener.NewManager(listener.ManagerConfig{Metrics: lat})
+	defer lm.Stop(context.Background())
+	if err := lm.Register(shared.NewBaseListener("pay", func(shared.Event) error { return nil }), listener.ListenerConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	// Nobody watches: this is forwarded, not recorded.
+	for range 100 {
+		lat.EventHandled("listener", "pay", "t", 40*time.Millisecond, nil)
+	}
+	h := dashboard.New(dashboard.Options{Listeners: lm, Latency: lat, Interval: 5 * time.Millisecond})
+	defer h.Close()
+	srv := serve(t, h)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/nova/stream", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	r := bufio.NewReader(res.Body)
+	readEvent(t, r)
+	// Wait until the sampler runs (the stream's first sample), then record.
+	readEvent(t, r)
+	for range 98 {
+		lat.EventHandled("listener", "pay", "t", 3*time.Millisecond, nil)
+	}
+	lat.EventHandled("listener", "pay", "t", 100*time.Millisecond, nil)
+	lat.EventHandled("listener", "pay", "t", 100*time.Millisecond, nil)
+	for {
+		_, data := readEvent(t, r)
+		var s dashboard.Sample
+		if err := json.Unmarshal([]byte(data), &s); err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Listeners) != 1 {
+			t.Fatalf("listeners %+v", s.Listeners)
+		}
+		l := s.Listeners[0]
+		if l.P50MS == 0 {
+			continue
+		}
+		// 3ms falls in the bucket up to 4.096ms, 100ms in the one up to
+		// 131.072ms; the 40ms attempts made before anyone watched are not
+		// there.
+		if l.P50MS != 4.096 || l.P95MS != 4.096 || l.P99MS != 131.072 {
+			t.Fatalf("percentiles %v %v %v", l.P50MS, l.P95MS, l.P99MS)
+		}
+		return
+	}
+}

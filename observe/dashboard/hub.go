@@ -44,6 +44,7 @@ func (h *hub) attach() (*viewer, [][]byte) {
 	}
 	v := &viewer{ch: make(chan []byte, DefaultViewerBuffer)}
 	h.viewers[v] = struct{}{}
+	h.watch(1)
 	if h.stop == nil {
 		h.stop, h.done = make(chan struct{}), make(chan struct{})
 		go h.run(h.stop, h.done)
@@ -60,6 +61,7 @@ func (h *hub) detach(v *viewer) {
 		return
 	}
 	delete(h.viewers, v)
+	h.watch(-1)
 	var done chan struct{}
 	if len(h.viewers) == 0 && h.stop != nil {
 		close(h.stop)
@@ -89,6 +91,7 @@ func (h *hub) close() {
 	for v := range h.viewers {
 		close(v.ch)
 		delete(h.viewers, v)
+		h.watch(-1)
 	}
 	var done chan struct{}
 	if h.stop != nil {
@@ -163,5 +166,12 @@ func (h *hub) tick(now time.Time) {
 		default:
 			h.dropped++
 		}
+	}
+}
+
+// watch tells the latency recorder, if any, that a viewer came or went.
+func (h *hub) watch(d int32) {
+	if l := h.s.rec; l != nil {
+		l.watching.Add(d)
 	}
 }

@@ -107,6 +107,13 @@ type ListenerSample struct {
 	Rate float64 `json:"rate"`
 	// FailureRatio is failures / attempts over the last interval.
 	FailureRatio float64 `json:"failure_ratio"`
+	// Latency percentiles of the attempts in the last interval, in
+	// milliseconds (bucket upper bounds, powers of two of a microsecond);
+	// 0 when unknown: set only when the manager reports to
+	// Handler.Metrics and there were attempts.
+	P50MS float64 `json:"p50_ms,omitempty"`
+	P95MS float64 `json:"p95_ms,omitempty"`
+	P99MS float64 `json:"p99_ms,omitempty"`
 }
 
 // CircuitChange is a breaker state change the sampler saw.
@@ -167,7 +174,9 @@ type StoreSample struct {
 
 // sampler reads the sources. It is used by the hub's goroutine only.
 type sampler struct {
-	o *Options
+	o       *Options
+	rec     *Latency
+	latPrev map[string]*[latencyBuckets]uint64
 
 	prevAt     time.Time
 	prevTotals Counts
@@ -179,8 +188,8 @@ type sampler struct {
 
 const maxCircuitChanges = 20
 
-func newSampler(o *Options) *sampler {
-	return &sampler{o: o, prevLis: map[string]ListenerSample{}}
+func newSampler(o *Options, rec *Latency) *sampler {
+	return &sampler{o: o, rec: rec, prevLis: map[string]ListenerSample{}, latPrev: map[string]*[latencyBuckets]uint64{}}
 }
 
 // reset forgets the previous sample, so that the first sample after a
@@ -269,6 +278,14 @@ func (s *sampler) sample(now time.Time) Sample {
 						s.changes = append(s.changes[:0], s.changes[len(s.changes)-maxCircuitChanges:]...)
 					}
 				}
+			}
+			prev := s.latPrev[ls.ID]
+			if prev == nil && len(s.latPrev) < maxLatencyListeners {
+				prev = new([latencyBuckets]uint64)
+				s.latPrev[ls.ID] = prev
+			}
+			if prev != nil {
+				cur.P50MS, cur.P95MS, cur.P99MS, _ = s.rec.window(ls.ID, prev)
 			}
 			seen[ls.ID] = cur
 			out.Listeners = append(out.Listeners, cur)

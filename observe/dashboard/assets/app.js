@@ -30,6 +30,8 @@
     return n.toFixed(n < 10 ? 1 : 0);
   }
 
+  function ms(v) { return v < 1 ? (v * 1000).toFixed(0) + " µs" : v.toFixed(v < 10 ? 1 : 0) + " ms"; }
+
   function el(tag, text, cls) {
     const e = document.createElement(tag);
     if (text !== undefined) e.textContent = text;
@@ -122,12 +124,13 @@
       const cs = el("td"); const b = badge(l.circuit); b.dataset.circuit = l.circuit; cs.append(b); tr.append(cs);
       tr.append(el("td", fmt(l.rate)), el("td", fmt(l.attempts)), el("td", fmt(l.failures)),
         el("td", fmt(l.retries)), el("td", fmt(l.dead_lettered)), el("td", fmt(l.in_flight)),
+        el("td", l.p50_ms ? ms(l.p50_ms) + " · " + ms(l.p95_ms) + " · " + ms(l.p99_ms) : "–"),
         el("td", l.last_error || "", "err"));
       lb.append(tr);
     }
     if (!(s.listeners || []).length) {
       const tr = el("tr"); const td = el("td", "no listener manager, or no registered listener", "muted");
-      td.colSpan = 10; tr.append(td); lb.append(tr);
+      td.colSpan = 11; tr.append(td); lb.append(tr);
     }
     const ch = $("changes");
     if ((s.circuit_changes || []).length) {
