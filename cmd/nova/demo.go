@@ -45,8 +45,14 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&cfg.amqp, "amqp", "", "run the bus topics on RabbitMQ at this URL, and also send the orders through it\nas CloudEvents and consume them back (e.g. amqp://guest:guest@127.0.0.1:5672/)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics and /debug/pprof on this address (e.g. :9090), and keep\nserving after the traffic until interrupted")
 	metricsFor := fs.Duration("metrics-for", 0, "with -metrics, stop serving after this long instead (e.g. 1m)")
+	uiAddr := fs.String("ui", "", "serve the live dashboard on this address (e.g. :8080) and keep orders flowing,\nwith failures, retries, a breaker and dead letters, until interrupted")
+	uiFor := fs.Duration("ui-for", 0, "with -ui, stop after this long instead (e.g. 1m)")
+	uiReadOnly := fs.Bool("ui-read-only", false, "with -ui, leave out the redrive and discard buttons")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *uiAddr != "" {
+		return runLiveUI(ctx, *uiAddr, *uiFor, *uiReadOnly, out)
 	}
 	if cfg.orders <= 0 || cfg.customers <= 0 {
 		return fmt.Errorf("-orders and -customers must be positive")
