@@ -6,7 +6,7 @@ import (
 )
 
 // Runner calls fn with the values sent to it, one at a time, on a
-// goroutine it owns, behind a queue of size values. It is safe for
+// goroutine it owns while values are queued, behind a queue of size values. It is safe for
 // concurrent use; Send never blocks and costs a lock and a channel send.
 type Runner[T any] struct {
 	size    int
@@ -77,14 +77,31 @@ func (r *Runner[T]) Send(v T) Result {
 	}
 }
 
+// loop calls fn for what arrives on ch. It ends when ch is closed and
+// drained (Stop), or as soon as the queue is empty, so that an idle Runner
+// holds no goroutine: the next Send starts another.
 func (r *Runner[T]) loop(ch chan T, h Run) {
 	defer close(h.done)
-	for v := range ch {
-		if h.abandon.Load() {
-			r.skipped.Add(1)
-			continue
+	for {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				return
+			}
+			if h.abandon.Load() {
+				r.skipped.Add(1)
+				continue
+			}
+			r.call(v)
+		default:
+			r.mu.Lock()
+			if r.ch == ch && len(ch) == 0 {
+				r.ch, r.run = nil, Run{}
+				r.mu.Unlock()
+				return
+			}
+			r.mu.Unlock()
 		}
-		r.call(v)
 	}
 }
 

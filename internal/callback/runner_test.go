@@ -97,3 +97,22 @@ func TestAPanickingCallbackIsRecoveredAndCounted(t *testing.T) {
 		t.Errorf("panics %d, reported %v", r.Panics(), reported)
 	}
 }
+
+func TestAnIdleRunnerHoldsNoGoroutine(t *testing.T) {
+	handled := make(chan int, 1)
+	r := callback.New(4, func(v int) { handled <- v }, nil)
+	for i := range 3 {
+		if res := r.Send(i); res != callback.Sent {
+			t.Fatalf("send %d: %v", i, res)
+		}
+		if got := <-handled; got != i {
+			t.Fatalf("handled %d, want %d", got, i)
+		}
+		// The goroutine ends once its queue is empty (goleak waits for
+		// it); the next Send starts another.
+		goleak.VerifyNone(t)
+	}
+	if _, running := r.Stop(); running {
+		t.Error("Stop found a goroutine running on an idle Runner")
+	}
+}
