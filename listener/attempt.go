@@ -57,12 +57,17 @@ func (m *Manager) attempt(ctx context.Context, r *reg, l shared.Listener, e shar
 		defer m.finish(r)
 	}
 	var start time.Time
-	if h.metrics != nil {
+	timed := h.metrics != nil && shared.TimeThis(h.every)
+	if timed {
 		start = time.Now()
 	}
 	err := shared.HandleWithin(ctx, limit, l, e)
 	if h.metrics != nil {
-		h.metrics.EventHandled(h.name, l.ID(), e.Type(), time.Since(start), err)
+		took := time.Duration(-1)
+		if timed {
+			took = time.Since(start)
+		}
+		h.metrics.EventHandled(h.name, l.ID(), e.Type(), took, err)
 	}
 	if r.breaker != nil {
 		r.breaker.record(gen, err, err != nil && callerDone(ctx, err))

@@ -41,6 +41,7 @@ type Manager struct {
 
 	name    string
 	metrics shared.Metrics // nil when none was configured
+	hk      hooks          // metrics, name and timing sample, for routes
 	log     *slog.Logger
 	store   DeadLetterStore
 
@@ -184,6 +185,7 @@ func (m *Manager) setup(cfg ManagerConfig) {
 	cfg = cfg.withDefaults()
 	m.name = cfg.Name
 	m.metrics = cfg.Metrics
+	m.hk = newHooks(cfg.Metrics, cfg.Name)
 	m.log = cfg.Logger
 	m.store = cfg.DeadLetterStore
 	m.idle = make(chan struct{}, 1)

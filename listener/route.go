@@ -84,9 +84,14 @@ type routeState struct {
 type hooks struct {
 	metrics shared.Metrics
 	name    string
+	every   uint32 // time one attempt in every (shared.TimeOneIn)
 }
 
-func (m *Manager) hooks() hooks { return hooks{m.metrics, m.name} }
+func newHooks(m shared.Metrics, name string) hooks {
+	return hooks{m, name, shared.TimeOneIn(m)}
+}
+
+func (m *Manager) hooks() hooks { return m.hk }
 
 // Verdict is the outcome of one attempt, complete: the dispatcher does
 // what it says and decides nothing itself.
@@ -166,7 +171,7 @@ func (m *Manager) Route(l shared.Listener, cfg RouteConfig) (*Route, error) {
 	id := l.ID()
 	rt := &Route{m: m, l: l, id: id, limit: cfg.Timeout, once: cfg.Once, h: m.hooks()}
 	if rt.h.metrics == nil {
-		rt.h = hooks{cfg.Metrics, cfg.Component}
+		rt.h = newHooks(cfg.Metrics, cfg.Component)
 	}
 	rt.fb = &reg{id: id, cfg: lc.withDefaults(id), counts: m.unreg.counts, light: true}
 	rt.fb.cfg.Timeout = cfg.Timeout

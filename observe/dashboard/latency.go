@@ -87,8 +87,11 @@ func (r *Latency) hist(id string, create bool) *latencyHist {
 	return l
 }
 
+// TimeOneIn passes on the timing sample of the Metrics it forwards to.
+func (r *Latency) TimeOneIn() int { return int(shared.TimeOneIn(r.next)) }
+
 func (r *Latency) EventHandled(component, listenerID, eventType string, d time.Duration, err error) {
-	if r.watching.Load() > 0 {
+	if d >= 0 && r.watching.Load() > 0 {
 		if l := r.hist(listenerID, true); l != nil {
 			l.counts[bucketOf(d)].Add(1)
 		}

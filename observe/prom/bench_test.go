@@ -3,6 +3,7 @@ package prom_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,13 +17,15 @@ import (
 	"github.com/novaevents/nova/workerpool"
 )
 
-// The benchmarks below run each path three times in one run: without
-// Metrics ("none"), with shared.NopMetrics ("nop") and with observe/prom
-// ("prom"), attached to the component and its pool. prom - none is the
-// per-event cost of the metrics; prom - nop is observe/prom's share of it.
+// The benchmarks below run each path four times in one run: without
+// Metrics ("none"), with shared.NopMetrics ("nop"), with observe/prom
+// attached to the component ("prom"), and with observe/prom attached to the
+// component and its pool ("prom+pool"). prom - none is the per-event cost of
+// the metrics; prom - nop is observe/prom's share of it; prom+pool - prom
+// is what timing every pool task adds.
 
 func benchMetrics(b *testing.B, v variant) shared.Metrics {
-	switch v.name {
+	switch strings.TrimSuffix(v.name, "+pool") {
 	case "none":
 		return nil
 	case "nop":
@@ -40,7 +43,15 @@ func benchMetrics(b *testing.B, v variant) shared.Metrics {
 // before observe/prom does anything.
 type variant struct{ name string }
 
-var variants = []variant{{"none"}, {"nop"}, {"prom"}}
+var variants = []variant{{"none"}, {"nop"}, {"prom"}, {"prom+pool"}}
+
+// poolMetrics is what the variant gives the pool.
+func (v variant) poolMetrics(m shared.Metrics) shared.Metrics {
+	if v.name == "prom" {
+		return nil
+	}
+	return m
+}
 
 // counter signals when the want-th event has been handled.
 type counter struct {
@@ -91,7 +102,7 @@ func BenchmarkEmitAsync(b *testing.B) {
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
 			m := benchMetrics(b, v)
-			pool := poolWith(2, 20, m)
+			pool := poolWith(2, 20, v.poolMetrics(m))
 			defer pool.Close(context.Background())
 			em := emitter.New(emitter.Config{WorkerPool: pool, BufferSize: 4096, Metrics: m})
 			defer em.Shutdown(context.Background())
@@ -126,7 +137,7 @@ func BenchmarkBusPublish(b *testing.B) {
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
 			m := benchMetrics(b, v)
-			pool := poolWith(4, 1024, m)
+			pool := poolWith(4, 1024, v.poolMetrics(m))
 			defer pool.Close(context.Background())
 			bs := bus.New(bus.Config{WorkerPool: pool, Metrics: m})
 			defer bs.Shutdown(context.Background())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"strconv"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func newMetrics(t *testing.T, opts prom.Options) (*prometheus.Registry, *prom.Me
 }
 
 func TestInProcessTrafficIsCountedUnderTheSeedsNames(t *testing.T) {
-	reg, m := newMetrics(t, prom.Options{})
+	reg, m := newMetrics(t, prom.Options{TimeOneIn: 1}) // every attempt timed
 	ctx := context.Background()
 	pool := workerpool.New(2, 64, workerpool.WithMetrics(m), workerpool.WithName("pool"))
 	em := emitter.New(emitter.Config{WorkerPool: pool, Metrics: m, Name: "emitter"})
@@ -311,4 +312,24 @@ func TestHistogramBucketsAreInclusiveUpperBounds(t *testing.T) {
 		return
 	}
 	t.Fatal("no nova_event_duration_seconds")
+}
+
+func TestDurationsAreASampleAndCountsAreExact(t *testing.T) {
+	reg, m := newMetrics(t, prom.Options{}) // DefaultTimeOneIn: one attempt in 8 is timed
+	em := emitter.New(emitter.Config{Metrics: m})
+	defer em.Shutdown(context.Background())
+	em.Subscribe("order.created", shared.NewBaseListener("audit", func(shared.Event) error { return nil }))
+	const n = 1600
+	for i := range n {
+		if err := em.Emit(context.Background(), shared.NewBaseEvent("e"+strconv.Itoa(i), "order.created", nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := gather(t, reg)
+	f.value(t, n, "nova_events_processed_total", "component=emitter", "listener=audit", "result=ok")
+	// 200 expected; the bounds are more than ten standard deviations away.
+	got := f.get(t, "nova_event_duration_seconds", "component=emitter", "listener=audit").count
+	if got < 80 || got > 400 {
+		t.Errorf("%d of %d attempts timed, want about one in %d", got, n, prom.DefaultTimeOneIn)
+	}
 }

@@ -205,8 +205,13 @@ func (m *Metrics) EventEmitted(component, eventType string, err error) {
 func (m *Metrics) EventHandled(component, listenerID, _ string, d time.Duration, err error) {
 	s, i := m.handledC.get(pair{component, listenerID}), stripe()
 	s.add(i, err)
-	s.dur.observe(i, int64(d))
+	if d >= 0 { // negative: not timed, see TimeOneIn
+		s.dur.observe(i, int64(d))
+	}
 }
+
+// TimeOneIn implements shared.TimingSampler with Options.TimeOneIn.
+func (m *Metrics) TimeOneIn() int { return m.opts.TimeOneIn }
 
 // EventDropped counts nova_events_dropped_total{component,reason}.
 func (m *Metrics) EventDropped(component, reason string) {
