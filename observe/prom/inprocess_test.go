@@ -3,8 +3,8 @@ package prom_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
