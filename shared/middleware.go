@@ -138,8 +138,8 @@ func Timeout(d time.Duration) ListenerMiddleware {
 
 // HandleWithin calls l with a context whose deadline is limit from now,
 // recovering a panic as SafeHandle does. It is Nova's one timeout rule,
-// which the listener manager's Timeout, a bus topic's HandlerTimeout, the
-// Timeout middleware and the RabbitMQ consumer all follow:
+// which the listener manager's Timeout, a bus topic's HandlerTimeout (on
+// any broker) and the Timeout middleware follow:
 //
 //   - a handler that returns nil has succeeded, even if it returned after
 //     its deadline: its work is done, and running it again would repeat it
@@ -149,6 +149,13 @@ func Timeout(d time.Duration) ListenerMiddleware {
 //     context.DeadlineExceeded), whatever error it returned;
 //   - if ctx itself ended, the handler's error is returned as it is: the
 //     caller gave up, the handler did not time out.
+//
+// The standalone RabbitMQ Consumer's HandlerTimeout is the one exception,
+// and it is the rule's own limit case: that consumer does not wait for a
+// handler past its deadline but abandons it (so that a stuck handler cannot
+// hold its delivery), and an abandoned attempt has failed with a
+// *TimeoutError; a result that arrives after the deadline is therefore a
+// timeout there, even nil.
 //
 // A limit of zero or less means no deadline.
 func HandleWithin(ctx context.Context, limit time.Duration, l Listener, e Event) error {

@@ -110,9 +110,7 @@ func (k *Consumer) invoke(s *session, d *Delivery) (decision AckDecision, owned 
 	if abandoned {
 		return decision, false, err
 	}
-	// The one timeout rule (shared.HandleWithin): a handler that returned
-	// nil succeeded, even past its deadline; an error after it is a timeout.
-	if !panicked && err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if !panicked && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		k.stats.timeouts.Add(1)
 		return DecideByError, true, k.timeoutError()
 	}
