@@ -62,10 +62,19 @@ func (h *hub) detach(v *viewer) {
 	}
 	delete(h.viewers, v)
 	h.watch(-1)
-	var done chan struct{}
-	if len(h.viewers) == 0 && h.stop != nil {
+	if len(h.viewers) > 0 {
+		h.mu.Unlock()
+		return
+	}
+	h.stopSampler()
+}
+
+// stopSampler stops the sampler, if it runs, and waits for it. It is
+// called with h.mu held and returns with it released.
+func (h *hub) stopSampler() {
+	done := h.done
+	if h.stop != nil {
 		close(h.stop)
-		done = h.done
 		h.stop, h.done = nil, nil
 	}
 	h.mu.Unlock()
@@ -93,16 +102,7 @@ func (h *hub) close() {
 		delete(h.viewers, v)
 		h.watch(-1)
 	}
-	var done chan struct{}
-	if h.stop != nil {
-		close(h.stop)
-		done = h.done
-		h.stop, h.done = nil, nil
-	}
-	h.mu.Unlock()
-	if done != nil {
-		<-done
-	}
+	h.stopSampler()
 }
 
 // current returns the newest sample, taking one now if the sampler is not
