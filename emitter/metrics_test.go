@@ -99,3 +99,54 @@ func TestMetricsHookIsCalled(t *testing.T) {
 		})
 	})
 }
+
+// binderLog is a metricsLog that binds each listener's attempts once
+// (shared.AttemptBinder).
+type binderLog struct {
+	metricsLog
+	bound []string
+}
+
+func (m *binderLog) BindAttempts(component, listenerID string) shared.AttemptReporter {
+	m.mu.Lock()
+	m.bound = append(m.bound, component+" "+listenerID)
+	m.mu.Unlock()
+	return boundLog{m, component + " " + listenerID}
+}
+
+type boundLog struct {
+	m    *binderLog
+	name string
+}
+
+func (b boundLog) Attempted(d time.Duration, err error) {
+	b.m.add("attempted %s err=%v", b.name, err != nil)
+}
+
+func TestAMetricsThatBindsGetsEachAttemptThroughItsReporter(t *testing.T) {
+	var m binderLog
+	em := newEmitter(t, emitter.Config{Name: "orders", Metrics: &m})
+	em.Subscribe("order.created", shared.NewBaseListener("ok", func(shared.Event) error { return nil }))
+	em.Subscribe("order.*", shared.NewBaseListener("failing", func(shared.Event) error { return errors.New("no") }))
+	_ = em.Emit(context.Background(), ev("o-1", "order.created"))
+	_ = em.Emit(context.Background(), ev("o-2", "order.created"))
+	m.mu.Lock()
+	bound := slices.Clone(m.bound)
+	m.mu.Unlock()
+	slices.Sort(bound)
+	if want := []string{"orders failing", "orders ok"}; !slices.Equal(bound, want) {
+		t.Errorf("bound %q, want each listener once: %q", bound, want)
+	}
+	var attempts, handled int
+	for _, l := range m.got() {
+		switch {
+		case len(l) > 9 && l[:9] == "attempted":
+			attempts++
+		case len(l) > 7 && l[:7] == "handled":
+			handled++
+		}
+	}
+	if attempts != 4 || handled != 0 {
+		t.Errorf("%d attempts through the bound reporters and %d EventHandled calls, want 4 and 0: %q", attempts, handled, m.got())
+	}
+}

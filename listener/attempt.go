@@ -67,7 +67,11 @@ func (m *Manager) attempt(ctx context.Context, r *reg, l shared.Listener, e shar
 		if timed {
 			took = time.Since(start)
 		}
-		h.metrics.EventHandled(h.name, l.ID(), e.Type(), took, err)
+		if h.bound != nil {
+			h.bound.Attempted(took, err)
+		} else {
+			h.metrics.EventHandled(h.name, l.ID(), e.Type(), took, err)
+		}
 	}
 	if r.breaker != nil {
 		r.breaker.record(gen, err, err != nil && callerDone(ctx, err))

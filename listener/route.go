@@ -84,11 +84,24 @@ type routeState struct {
 type hooks struct {
 	metrics shared.Metrics
 	name    string
-	every   uint32 // time one attempt in every (shared.TimeOneIn)
+	every   uint32                 // time one attempt in every (shared.TimeOneIn)
+	bound   shared.AttemptReporter // a route's listener, bound once (shared.AttemptBinder)
 }
 
 func newHooks(m shared.Metrics, name string) hooks {
-	return hooks{m, name, shared.TimeOneIn(m)}
+	if shared.IsNil(m) {
+		m = nil
+	}
+	return hooks{metrics: m, name: name, every: shared.TimeOneIn(m)}
+}
+
+// bind returns h with its attempts reported through a reporter bound to
+// listenerID, when the metrics can bind one.
+func (h hooks) bind(listenerID string) hooks {
+	if b, ok := h.metrics.(shared.AttemptBinder); ok {
+		h.bound = b.BindAttempts(h.name, listenerID)
+	}
+	return h
 }
 
 func (m *Manager) hooks() hooks { return m.hk }
@@ -173,6 +186,7 @@ func (m *Manager) Route(l shared.Listener, cfg RouteConfig) (*Route, error) {
 	if rt.h.metrics == nil {
 		rt.h = newHooks(cfg.Metrics, cfg.Component)
 	}
+	rt.h = rt.h.bind(id)
 	rt.fb = &reg{id: id, cfg: lc.withDefaults(id), counts: m.unreg.counts, light: true}
 	rt.fb.cfg.Timeout = cfg.Timeout
 	if cfg.DeadLetter.Enabled && cfg.DeadLetter.Handler != nil {

@@ -57,6 +57,22 @@ type TimingSampler interface {
 	TimeOneIn() int
 }
 
+// AttemptBinder is implemented by a Metrics that can resolve once where one
+// listener's attempts are reported. A dispatcher's route binds its
+// listener when it is created and reports each attempt to the returned
+// AttemptReporter instead of calling EventHandled, sparing a lookup of the
+// (component, listener) series per attempt. A Metrics without it gets
+// EventHandled calls, as before.
+type AttemptBinder interface {
+	BindAttempts(component, listenerID string) AttemptReporter
+}
+
+// AttemptReporter is what EventHandled does for one bound (component,
+// listener): it reports one attempt, d negative when not timed.
+type AttemptReporter interface {
+	Attempted(d time.Duration, err error)
+}
+
 // TimeOneIn returns the n of m's TimingSampler (at least 1), or 1 when m
 // times every attempt.
 func TimeOneIn(m Metrics) uint32 {

@@ -43,8 +43,9 @@ type Metrics struct {
 }
 
 var (
-	_ shared.Metrics      = (*Metrics)(nil)
-	_ amqp.MessageMetrics = (*Metrics)(nil)
+	_ shared.Metrics       = (*Metrics)(nil)
+	_ shared.AttemptBinder = (*Metrics)(nil)
+	_ amqp.MessageMetrics  = (*Metrics)(nil)
 )
 
 type pair struct{ a, b string }
@@ -207,6 +208,24 @@ func (m *Metrics) EventHandled(component, listenerID, _ string, d time.Duration,
 	s.add(i, err)
 	if d >= 0 { // negative: not timed, see TimeOneIn
 		s.dur.observe(i, int64(d))
+	}
+}
+
+// BindAttempts implements shared.AttemptBinder: the series of one
+// (component, listener) resolved once, so that a route's attempts skip the
+// lookup EventHandled makes.
+func (m *Metrics) BindAttempts(component, listenerID string) shared.AttemptReporter {
+	return &boundAttempts{m.handledC.get(pair{component, listenerID})}
+}
+
+type boundAttempts struct{ s handledSeries }
+
+// Attempted is EventHandled for the bound listener.
+func (b *boundAttempts) Attempted(d time.Duration, err error) {
+	i := stripe()
+	b.s.add(i, err)
+	if d >= 0 {
+		b.s.dur.observe(i, int64(d))
 	}
 }
 
