@@ -52,9 +52,12 @@
 //
 // A report is a lock-free lookup of the series already resolved for its
 // label values and one or two atomic additions on one of a few striped
-// cache lines (so that cores do not fight over a line), plus a bucket
-// search for a duration: a few tens of nanoseconds and no allocation (see
-// BENCHMARKS.md). Past 4,096 distinct raw label values in one family (event
+// cache lines (so that cores do not fight over a line; the stripe follows
+// the reporting goroutine's stack, no random draw), plus a bucket search
+// for a duration: a few tens of nanoseconds and no allocation (see
+// BENCHMARKS.md). Listener attempts skip the lookup: Metrics implements
+// shared.AttemptBinder, so the emitter's and the bus's routes resolve their
+// listener's series once, when they subscribe. Past 4,096 distinct raw label values in one family (event
 // types before they are mapped and capped, say) new values are no longer
 // cached: their reports take a lock and allocate. Components also read the
 // clock to time attempts and tasks once any Metrics is set; that is theirs

@@ -273,7 +273,9 @@ func TestReportsDoNotAllocate(t *testing.T) {
 	m.EventEmitted("emitter", "order.created", nil)
 	m.EventHandled("emitter", "audit", "order.created", time.Microsecond, nil)
 	m.TaskDone("pool", "normal", time.Microsecond, time.Microsecond, false)
+	bound := m.BindAttempts("emitter", "audit")
 	n := testing.AllocsPerRun(1000, func() {
+		bound.Attempted(time.Microsecond, nil)
 		m.EventEmitted("emitter", "order.created", nil)
 		m.EventHandled("emitter", "audit", "order.created", time.Microsecond, nil)
 		m.TaskDone("pool", "normal", time.Microsecond, time.Microsecond, false)
@@ -331,5 +333,19 @@ func TestDurationsAreASampleAndCountsAreExact(t *testing.T) {
 	got := f.get(t, "nova_event_duration_seconds", "component=emitter", "listener=audit").count
 	if got < 80 || got > 400 {
 		t.Errorf("%d of %d attempts timed, want about one in %d", got, n, prom.DefaultTimeOneIn)
+	}
+}
+
+func TestABoundListenerReportsToTheSameSeries(t *testing.T) {
+	reg, m := newMetrics(t, prom.Options{})
+	bound := m.BindAttempts("bus", "audit")
+	bound.Attempted(time.Millisecond, nil)
+	bound.Attempted(-1, errors.New("no")) // not timed
+	m.EventHandled("bus", "audit", "order.created", time.Millisecond, nil)
+	f := gather(t, reg)
+	f.value(t, 2, "nova_events_processed_total", "component=bus", "listener=audit", "result=ok")
+	f.value(t, 1, "nova_events_processed_total", "component=bus", "listener=audit", "result=error")
+	if got := f.get(t, "nova_event_duration_seconds", "component=bus", "listener=audit").count; got != 2 {
+		t.Errorf("%d durations observed, want the 2 timed attempts", got)
 	}
 }
