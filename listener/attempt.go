@@ -17,7 +17,7 @@ import (
 //
 // limit is the attempt's deadline (0: none), applied under the one timeout
 // rule of shared.HandleWithin; h receives the attempt's timing.
-func (m *Manager) attempt(ctx context.Context, r *reg, l shared.Listener, e shared.Event, limit time.Duration, h hooks, held *bool) error {
+func (m *Manager) attempt(ctx context.Context, r *reg, l shared.Listener, e shared.Event, limit time.Duration, h *hooks, held *bool) error {
 	if r.breaker != nil && r.sem != nil {
 		// Do not queue for a slot only to be refused after it.
 		if after := r.breaker.retryAfter(); after > 0 {
@@ -56,16 +56,16 @@ func (m *Manager) attempt(ctx context.Context, r *reg, l shared.Listener, e shar
 		r.started.Add(1)
 		defer m.finish(r)
 	}
-	var start time.Time
+	var start time.Duration
 	timed := h.metrics != nil && shared.TimeThis(h.every)
 	if timed {
-		start = time.Now()
+		start = monotonic()
 	}
 	err := shared.HandleWithin(ctx, limit, l, e)
 	if h.metrics != nil {
 		took := time.Duration(-1)
 		if timed {
-			took = time.Since(start)
+			took = monotonic() - start
 		}
 		if h.bound != nil {
 			h.bound.Attempted(took, err)
@@ -89,6 +89,13 @@ func (m *Manager) attempt(ctx context.Context, r *reg, l shared.Listener, e shar
 	}
 	return err
 }
+
+// epoch is the origin of monotonic.
+var epoch = time.Now()
+
+// monotonic reads the monotonic clock only: half of what time.Now costs,
+// which also reads the wall clock.
+func monotonic() time.Duration { return time.Since(epoch) }
 
 // finish ends an attempt that reached the handler: its concurrency slot is
 // given back and it stops counting as in flight.
@@ -272,7 +279,7 @@ func (m *Manager) Handle(ctx context.Context, l shared.Listener, e shared.Event)
 // flight), so Stop never sees a gap; retryInline stops counting it.
 func (m *Manager) firstAttempt(ctx context.Context, r *reg, l shared.Listener, e shared.Event) error {
 	var held bool
-	err := m.attempt(ctx, r, l, e, r.cfg.Timeout, m.hooks(), &held)
+	err := m.attempt(ctx, r, l, e, r.cfg.Timeout, &m.hk, &held)
 	if err != nil && !held {
 		m.handling.Add(1)
 	}
@@ -293,7 +300,7 @@ func (m *Manager) retryInline(ctx context.Context, r *reg, l shared.Listener, e 
 	var last error // the last error of an attempt that reached the handler
 	for n, first := 1, true; ; first = false {
 		if !first {
-			if err = m.attempt(ctx, r, l, e, r.cfg.Timeout, m.hooks(), nil); err == nil {
+			if err = m.attempt(ctx, r, l, e, r.cfg.Timeout, &m.hk, nil); err == nil {
 				return nil
 			}
 		}

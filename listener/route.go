@@ -262,7 +262,7 @@ func (rt *Route) Attempt(ctx context.Context, e shared.Event, n int) Verdict {
 	case st.plain:
 		err = m.attemptPlain(ctx, r, rt.l, e)
 	default:
-		err = m.attempt(ctx, r, rt.l, e, st.limit, rt.h, nil)
+		err = m.attempt(ctx, r, rt.l, e, st.limit, &rt.h, nil)
 	}
 	if err == nil {
 		return Verdict{}
