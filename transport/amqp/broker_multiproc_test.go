@@ -14,8 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/novaevents/nova/bus"
 	"github.com/novaevents/nova/shared"
+	"github.com/novaevents/nova/store/postgres"
+	"github.com/novaevents/nova/store/postgres/effecttest"
 	"github.com/novaevents/nova/transport/amqp"
 )
 
@@ -26,6 +31,7 @@ import (
 const (
 	childEnv       = "NOVA_BROKER_CHILD"        // role: "member" or "subscriber"
 	childPrefixEnv = "NOVA_BROKER_CHILD_PREFIX" // the shared name prefix
+	childPGEnv     = "NOVA_BROKER_CHILD_PG"     // ExactlyOnce: the schema prefix in PostgreSQL
 	mpTopic        = "orders"
 	mpGroup        = "billing"
 	mpPartitions   = 12
@@ -60,19 +66,33 @@ func TestBrokerChildProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := bus.New(bus.Config{Broker: broker})
-	if err := b.CreateTopic(mpTopic, mpTopicConfig()); err != nil {
-		t.Fatal(err)
-	}
 	var out sync.Mutex
 	emit := func(format string, args ...any) {
 		out.Lock()
 		fmt.Fprintf(os.Stdout, format+"\n", args...)
 		out.Unlock()
 	}
-	l := shared.NewBaseListener(role, func(e shared.Event) error {
+	// An H line is written when the handler is called, before its effect
+	// (if any) commits: a call cut by the SIGKILL is counted too.
+	var l shared.Listener = shared.NewBaseListener(role, func(e shared.Event) error {
 		emit("H %s %d", e.ID(), time.Now().UnixNano())
 		return nil
 	})
+	tc := mpTopicConfig()
+	if pg := os.Getenv(childPGEnv); pg != "" {
+		ids, fx := childEffects(t, pg, role)
+		tc.DeliveryMode, tc.IdempotencyStore = bus.ExactlyOnce, ids
+		l, err = ids.Transactional(role, shared.NewListener(role, func(ctx context.Context, e shared.Event) error {
+			emit("H %s %d", e.ID(), time.Now().UnixNano())
+			return fx.Write(ctx, e)
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.CreateTopic(mpTopic, tc); err != nil {
+		t.Fatal(err)
+	}
 	if role == "member" {
 		_, err = b.SubscribeGroup(mpTopic, mpGroup, l)
 	} else {
@@ -122,6 +142,7 @@ type child struct {
 	mu       sync.Mutex
 	handled  []handling
 	progress chan struct{} // shared by the children: a handling arrived
+	calls    chan struct{} // this child's: a handling arrived
 }
 
 type handling struct {
@@ -129,10 +150,10 @@ type handling struct {
 	at int64
 }
 
-func startChild(t *testing.T, name, role, prefix string, progress chan struct{}) *child {
+func startChild(t *testing.T, name, role, prefix, pg string, progress chan struct{}) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBrokerChildProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"="+role, childPrefixEnv+"="+prefix, "NOVA_AMQP_URL="+brokerURL())
+	cmd.Env = append(os.Environ(), childEnv+"="+role, childPrefixEnv+"="+prefix, "NOVA_AMQP_URL="+brokerURL(), childPGEnv+"="+pg)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +167,7 @@ func startChild(t *testing.T, name, role, prefix string, progress chan struct{})
 		t.Fatal(err)
 	}
 	c := &child{name: name, cmd: cmd, stdin: stdin, held: make(chan int, 1),
-		ready: make(chan struct{}), done: make(chan struct{}), progress: progress}
+		ready: make(chan struct{}), done: make(chan struct{}), progress: progress, calls: make(chan struct{}, 1)}
 	go func() {
 		defer close(c.done)
 		sc := bufio.NewScanner(stdout)
@@ -167,6 +188,10 @@ func startChild(t *testing.T, name, role, prefix string, progress chan struct{})
 				c.mu.Lock()
 				c.handled = append(c.handled, handling{f[1], at})
 				c.mu.Unlock()
+				select {
+				case c.calls <- struct{}{}:
+				default:
+				}
 				select {
 				case c.progress <- struct{}{}:
 				default:
@@ -211,16 +236,36 @@ func (c *child) waitHeld(t *testing.T, n int, deadline <-chan time.Time) {
 	}
 }
 
+// TestBrokerMultiProcess: 3 members of a consumer group and 1 plain
+// subscriber in 4 processes, 30,000 events over 100 ordering keys, one
+// member killed with SIGKILL a third of the way.
 func TestBrokerMultiProcess(t *testing.T) {
+	runMultiProcess(t, 30000, false)
+}
+
+// TestBrokerMultiProcessExactlyOnce is the same on an ExactlyOnce topic
+// whose IdempotencyStore is PostgreSQL's, with handlers that write one
+// effect row per call through postgres.Transactional: after the kill, the
+// database holds exactly one row per event for the group and one for the
+// subscriber, however many handler calls the kill cut or repeated.
+func TestBrokerMultiProcessExactlyOnce(t *testing.T) {
+	runMultiProcess(t, 10000, true)
+}
+
+func runMultiProcess(t *testing.T, events int, exactlyOnce bool) {
 	if testing.Short() {
 		t.Skip("multi-process test skipped in -short mode")
 	}
 	requireBroker(t)
-	events := 30000
 	if v, err := strconv.Atoi(os.Getenv("NOVA_MULTIPROC_EVENTS")); err == nil && v > 0 {
 		events = v
 	}
 	prefix := uniqueName(t)
+	var pg string
+	var groupFx, subFx *effecttest.Table
+	if exactlyOnce {
+		pg, groupFx, subFx = parentEffects(t, prefix)
+	}
 	cfg := mpBrokerConfig(prefix)
 	cfg.Events.Registry = testRegistry(t)
 	pub, _ := newBroker(t, cfg)
@@ -231,17 +276,21 @@ func TestBrokerMultiProcess(t *testing.T) {
 	})
 	pb := bus.New(bus.Config{Broker: pub})
 	t.Cleanup(func() { _ = pb.Shutdown(testCtx(t, 20*time.Second)) })
-	if err := pb.CreateTopic(mpTopic, mpTopicConfig()); err != nil {
+	tc := mpTopicConfig()
+	if exactlyOnce {
+		tc.DeliveryMode = bus.ExactlyOnce // deduplication happens where events are consumed
+	}
+	if err := pb.CreateTopic(mpTopic, tc); err != nil {
 		t.Fatal(err)
 	}
 
 	progress := make(chan struct{}, 1)
 	members := []*child{
-		startChild(t, "member-0", "member", prefix, progress),
-		startChild(t, "member-1", "member", prefix, progress),
-		startChild(t, "member-2", "member", prefix, progress),
+		startChild(t, "member-0", "member", prefix, pg, progress),
+		startChild(t, "member-1", "member", prefix, pg, progress),
+		startChild(t, "member-2", "member", prefix, pg, progress),
 	}
-	sub := startChild(t, "subscriber", "subscriber", prefix, progress)
+	sub := startChild(t, "subscriber", "subscriber", prefix, pg, progress)
 	deadline := time.After(180 * time.Second)
 	for _, c := range append(slices.Clone(members), sub) {
 		select {
@@ -256,11 +305,13 @@ func TestBrokerMultiProcess(t *testing.T) {
 		c.waitHeld(t, mpPartitions/len(members), deadline)
 	}
 
-	// Publish from one goroutine, confirms pipelined; kill a member a third
-	// of the way.
+	// Publish from one goroutine, confirms pipelined. A third of the way,
+	// kill a member just after it reported a handler call: most likely in
+	// the middle of that handling (before its effect committed, before the
+	// broker heard of it).
 	killAt := events / 3
-	var killed time.Time
 	victim := members[2]
+	killedAt := make(chan time.Time, 1)
 	start := time.Now()
 	receipts := make([]*bus.PublishReceipt, 0, events)
 	for i := range events {
@@ -270,10 +321,18 @@ func TestBrokerMultiProcess(t *testing.T) {
 		}
 		receipts = append(receipts, r)
 		if i == killAt {
-			killed = time.Now()
-			if err := victim.cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
+			go func() {
+				select {
+				case <-victim.calls: // an older call
+				default:
+				}
+				select {
+				case <-victim.calls:
+				case <-time.After(30 * time.Second): // a stuck victim is killed all the same
+				}
+				_ = victim.cmd.Process.Kill()
+				killedAt <- time.Now()
+			}()
 		}
 	}
 	for i, r := range receipts {
@@ -282,6 +341,7 @@ func TestBrokerMultiProcess(t *testing.T) {
 		}
 	}
 	published := time.Since(start)
+	killed := <-killedAt
 
 	// Wait until the group and the subscriber have every event.
 	waitAll := func(name string, cs []*child) {
@@ -389,6 +449,120 @@ func TestBrokerMultiProcess(t *testing.T) {
 	checkKeyOrder(t, "the subscriber", subFirst)
 	t.Logf("%d events over %d keys: published in %v, all handled after %v; group duplicates %d (after the SIGKILL of %s); handled per member before the kill: %v; failover of the %d partitions it held: %v",
 		events, mpKeys, published.Round(time.Millisecond), took.Round(time.Millisecond), dups, victim.name, before, len(victimParts), failover.Round(time.Millisecond))
+	if !exactlyOnce {
+		return
+	}
+	// Counted in the database: one effect row per event, for the group and
+	// for the subscriber. The group's handler calls include those the kill
+	// cut (rolled back by PostgreSQL) and the repeats of what the victim had
+	// handled but not acknowledged.
+	calls := 0
+	for _, c := range members {
+		calls += len(c.handlings())
+	}
+	for who, fx := range map[string]*effecttest.Table{"the group": groupFx, "the subscriber": subFx} {
+		n, err := fx.Count(testCtx(t, 30*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.Rows != int64(events) || n.Events != int64(events) || n.Duplicates != 0 {
+			rep, _ := fx.Repeated(testCtx(t, 30*time.Second), 5)
+			t.Errorf("%s: %d effect rows for %d distinct events (%d repeated, e.g. %q), want exactly one row for each of the %d events",
+				who, n.Rows, n.Events, n.Duplicates, rep, events)
+		}
+	}
+	t.Logf("ExactlyOnce on PostgreSQL: the group's handler was called %d times for %d events (%d more: cut by the kill or redelivered); %d effect rows each for the group and the subscriber",
+		calls, events, calls-events, events)
+}
+
+// parentEffects creates the PostgreSQL schemas of an ExactlyOnce run (the
+// idempotency store's and one effect table each for the group and the
+// subscriber), dropped when the test ends. It returns the prefix the
+// children derive the schema names from.
+func parentEffects(t *testing.T, prefix string) (string, *effecttest.Table, *effecttest.Table) {
+	t.Helper()
+	pool := pgTestPool(t)
+	pg := strings.ToLower(unsafeName.ReplaceAllString(prefix, "_"))
+	ctx := testCtx(t, 30*time.Second)
+	var tables []*effecttest.Table
+	for _, role := range []string{"member", "subscriber"} {
+		fx, err := effecttest.Create(ctx, pool, pg+"_"+role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, fx)
+	}
+	t.Cleanup(func() {
+		for _, s := range []string{pg + "_ids", pg + "_member", pg + "_subscriber"} {
+			if _, err := pool.Exec(testCtx(t, 20*time.Second), "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE"); err != nil {
+				t.Errorf("dropping schema %s: %v", s, err)
+			}
+		}
+	})
+	return pg, tables[0], tables[1]
+}
+
+// childEffects is a child's side of parentEffects: its connection pool, the
+// shared idempotency store and its role's effect table.
+func childEffects(t *testing.T, pg, role string) (*postgres.IdempotencyStore, *effecttest.Table) {
+	t.Helper()
+	ctx := testCtx(t, 30*time.Second)
+	pcfg, err := pgxpool.ParseConfig(postgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A Transactional call holds a connection while its handler runs; the
+	// member may run all 12 partitions after a failover, and the bus's
+	// claims need theirs.
+	pcfg.MaxConns = 32
+	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := postgres.NewIdempotencyStore(ctx, pool, postgres.IdempotencyConfig{Schema: pg + "_ids"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = ids.Close()
+		pool.Close()
+	})
+	fx, err := effecttest.Create(ctx, pool, pg+"_"+role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids, fx
+}
+
+// postgresURL is the database of the ExactlyOnce test: NOVA_POSTGRES_URL,
+// by default the loopback server.
+func postgresURL() string {
+	if u := os.Getenv("NOVA_POSTGRES_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test"
+}
+
+// pgTestPool connects to postgresURL, or skips the test (fails it under
+// NOVA_REQUIRE_SERVICES=1) when PostgreSQL is unreachable.
+func pgTestPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	ctx := testCtx(t, 5*time.Second)
+	pool, err := pgxpool.New(ctx, postgresURL())
+	if err == nil {
+		if err = pool.Ping(ctx); err != nil {
+			pool.Close()
+		}
+	}
+	if err != nil {
+		msg := fmt.Sprintf("PostgreSQL unreachable at %s (%v); start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start", postgresURL(), err)
+		if os.Getenv("NOVA_REQUIRE_SERVICES") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
 
 func mpEvent(i int) shared.Event { return placed(i, mpKeys) }
