@@ -200,20 +200,38 @@ var ErrBrokerClosed = errors.New("amqp: broker closed")
 //
 // # What survives what
 //
+//	failure                          | AtLeastOnce               | ExactlyOnce + postgres.IdempotencyStore, effects via Transactional
+//	---------------------------------+---------------------------+-------------------------------------------------------------------
+//	member killed (kill -9)          | its unacknowledged events | the same events go to another member; effects written through
+//	                                 | go to another member;     | TxFrom commit once per event (a cut call rolls back, a finished
+//	                                 | some are handled twice    | one is skipped): one effect row per event
+//	connection lost, broker restart  | confirmed events kept and | the same, and redelivered copies are suppressed
+//	                                 | delivered; a few twice    |
+//	publisher killed before confirm  | the event may be lost:    | republishing with the same ID is harmless
+//	                                 | publish it again          |
+//	publisher killed after confirm   | stored; delivered         | stored; delivered; effects once
+//	plain subscriber's process ends  | its queues and their events go with it (after SubscriptionExpiry)
+//
+// In detail:
+//
 //   - A member's crash (kill -9): RabbitMQ puts back what it had not
 //     acknowledged; another member handles it, in order, after
 //     PeerTimeout. What the crashed member handled and had not acknowledged
 //     yet is handled again: use ExactlyOnce with an idempotency store shared
-//     by the processes to suppress those duplicates.
+//     by the processes to suppress those duplicates, and
+//     postgres.IdempotencyStore.Transactional to make a handler's database
+//     effects happen once even when the crash cuts a handler call in the
+//     middle (TestBrokerMultiProcess, TestBrokerMultiProcessExactlyOnce).
 //   - A lost connection or a broker restart: the client reconnects, declares
 //     the exchanges, queues and bindings again and consumption resumes;
 //     publishes waiting for a confirm are sent again (they may be delivered
 //     twice), within PublishTimeout. Group queues and plain subscription
 //     queues are durable and messages persistent, so confirmed events
 //     survive a broker restart (quorum queues also the loss of a node in a
-//     cluster). The reconnection is shown by
-//     TestBrokerReconnectsAndLosesNothing; a broker restart is not tested
-//     here.
+//     cluster). Shown by TestBrokerReconnectsAndLosesNothing (every
+//     connection closed) and TestFaultBusSurvivesBrokerRestart (the RabbitMQ
+//     application stopped and started, with confirmed events still queued
+//     and publishes accepted while it was down).
 //   - A publisher's crash before Publish returned (before the confirm): the
 //     event may or may not have been stored; the application does not know,
 //     and must publish it again on restart (with the same ID, which
