@@ -61,7 +61,7 @@ type Partition interface {
 	// Append adds m (its Seq is ignored) after every message appended
 	// before. When the partition is full it waits for room until ctx is done
 	// if wait is true (returning ctx.Err()), or returns ErrBufferFull at
-	// once. After Close it returns ErrBusClosed. It reports how many
+	// once. After Close it returns ErrClosed. It reports how many
 	// consumers will receive the message: 0 means nobody was attached.
 	Append(ctx context.Context, m Message, wait bool) (consumers int, err error)
 	// Attach adds a consumer that receives every message appended from now
@@ -74,7 +74,7 @@ type Partition interface {
 	// Depth is the number of messages appended and not yet settled by every
 	// consumer.
 	Depth() int
-	// Close stops Append from accepting (it returns ErrBusClosed from then
+	// Close stops Append from accepting (it returns ErrClosed from then
 	// on, including to callers waiting for room). Consumers keep reading and
 	// settling what is there. Closing twice is harmless.
 	Close()

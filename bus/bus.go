@@ -21,6 +21,10 @@ import (
 // Bus routes published events through topics to their subscribers. It is
 // safe for concurrent use. See the package doc for the model and for the
 // goroutines it starts; Shutdown stops them.
+//
+// Make it with New: the zero Bus is not usable, and its methods say so
+// (ErrNotInitialized; Topics and Listeners are nil, Stats is zero) rather
+// than panic.
 type Bus struct {
 	cfg      Config
 	name     string
@@ -116,11 +120,30 @@ type partRef struct {
 	_         [40]byte
 }
 
-func (b *Bus) lookup(name string) *topic { return (*b.topics.Load())[name] }
+func (b *Bus) lookup(name string) *topic {
+	m := b.topics.Load()
+	if m == nil { // the zero Bus: see ready
+		return nil
+	}
+	return (*m)[name]
+}
+
+// ready returns ErrNotInitialized for a Bus that New did not make: the
+// zero Bus has no topic map, no pool and no listener manager.
+func (b *Bus) ready() error {
+	if b.topics.Load() == nil {
+		return ErrNotInitialized
+	}
+	return nil
+}
 
 // Topics returns the names of the existing topics, sorted.
 func (b *Bus) Topics() []string {
-	return slices.Sorted(maps.Keys(*b.topics.Load()))
+	m := b.topics.Load()
+	if m == nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(*m))
 }
 
 // CreateTopic creates a topic. Zero fields of cfg get the documented
@@ -128,13 +151,16 @@ func (b *Bus) Topics() []string {
 // *ConfigError. Subscriptions made before (by name, with AutoCreateTopics,
 // or by a matching pattern) are attached to the new topic. It returns
 // ErrTopicExists for a name in use, ErrInvalidTopic for an empty name or one
-// with a wildcard, ErrBusClosed after Shutdown.
+// with a wildcard, ErrClosed after Shutdown.
 func (b *Bus) CreateTopic(name string, cfg TopicConfig) error {
 	_, err := b.createTopic(name, cfg, false)
 	return err
 }
 
 func (b *Bus) createTopic(name string, cfg TopicConfig, auto bool) (*topic, error) {
+	if err := b.ready(); err != nil {
+		return nil, err
+	}
 	if err := validTopicName(name); err != nil {
 		return nil, err
 	}
@@ -145,7 +171,7 @@ func (b *Bus) createTopic(name string, cfg TopicConfig, auto bool) (*topic, erro
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closing {
-		return nil, ErrBusClosed
+		return nil, ErrClosed
 	}
 	if t := b.lookup(name); t != nil {
 		if auto {
@@ -207,6 +233,9 @@ func (b *Bus) storeTopicLocked(name string, t *topic) {
 // they attach again if a topic of that name is created later. It returns
 // ErrTopicNotFound for an unknown name.
 func (b *Bus) DeleteTopic(name string) error {
+	if err := b.ready(); err != nil {
+		return err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t := b.lookup(name)
@@ -255,7 +284,7 @@ func validTopicName(name string) error {
 // Errors: a *shared.ValidationError (ErrInvalidEvent) for a nil event or an
 // empty ID or type; ErrTopicNotFound for an unknown topic without
 // AutoCreateTopics; ErrBufferFull or ctx.Err() when the partition stays
-// full; ErrBusClosed once Shutdown has begun. Publish never panics, also not
+// full; ErrClosed once Shutdown has begun. Publish never panics, also not
 // when it races Shutdown.
 func (b *Bus) Publish(ctx context.Context, topicName string, e shared.Event) error {
 	err := b.publish(ctx, topicName, e)
@@ -274,10 +303,13 @@ func (b *Bus) publish(ctx context.Context, topicName string, e shared.Event) err
 		return err
 	}
 	if b.closed.Load() {
-		return ErrBusClosed
+		return ErrClosed
 	}
 	t := b.lookup(topicName)
 	if t == nil {
+		if err := b.ready(); err != nil {
+			return err
+		}
 		if !b.cfg.AutoCreateTopics {
 			return &TopicError{Topic: topicName, Err: ErrTopicNotFound}
 		}
@@ -297,7 +329,7 @@ func (t *topic) publish(ctx context.Context, e shared.Event) error {
 	if err != nil {
 		return err
 	}
-	n, err := pr.p.Append(ctx, m, t.cfg.Overflow == OverflowBlock)
+	n, err := pr.p.Append(ctx, m, t.cfg.Overflow == workerpool.Block)
 	return t.appended(pr, n, err)
 }
 
@@ -327,7 +359,7 @@ func (t *topic) appended(pr *partRef, n int, err error) error {
 		switch {
 		case errors.Is(err, ErrBufferFull):
 			t.b.drop(DropBufferFull, 1)
-		case errors.Is(err, ErrBusClosed):
+		case errors.Is(err, ErrClosed):
 			if t.deleted.Load() && !t.b.closed.Load() {
 				return &TopicError{Topic: t.name, Err: ErrTopicNotFound}
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/novaevents/nova/bus"
 	"github.com/novaevents/nova/listener"
 	"github.com/novaevents/nova/shared"
+	"github.com/novaevents/nova/workerpool"
 )
 
 func TestZeroTopicConfigWorks(t *testing.T) {
@@ -103,7 +104,7 @@ func TestCreateTopicValidates(t *testing.T) {
 		{"an empty name is refused", "", bus.TopicConfig{}, bus.ErrInvalidTopic},
 		{"a wildcard name is refused", "orders.*", bus.TopicConfig{}, bus.ErrInvalidTopic},
 		{"an unknown delivery mode is refused", "m", bus.TopicConfig{DeliveryMode: 42}, bus.ErrInvalidConfig},
-		{"an unknown overflow policy is refused", "o", bus.TopicConfig{Overflow: 9}, bus.ErrInvalidConfig},
+		{"an evicting overflow policy is refused", "o", bus.TopicConfig{Overflow: workerpool.EvictOldest}, bus.ErrInvalidConfig},
 		{"too many partitions are refused", "p", bus.TopicConfig{Partitions: bus.MaxPartitions + 1}, bus.ErrInvalidConfig},
 		{"the largest partitions and buffers together are refused", "s", bus.TopicConfig{Partitions: bus.MaxPartitions, BufferSize: bus.MaxBufferSize}, bus.ErrInvalidConfig},
 		{"a dead-letter handler without Enabled is refused", "d", bus.TopicConfig{DeadLetter: listener.DeadLetterConfig{Handler: func(shared.Event, error) {}}}, bus.ErrInvalidConfig},
@@ -126,9 +127,12 @@ func TestCreateTopicValidates(t *testing.T) {
 			t.Fatal("the refused topic exists")
 		}
 	})
-	t.Run("negative sizes get the defaults", func(t *testing.T) {
-		mustCreate(t, b, "neg", bus.TopicConfig{Partitions: -3, BufferSize: -1, MaxConcurrency: -8})
-		if got := len(b.Stats().TopicStats["neg"].QueueDepth); got != bus.DefaultPartitions {
+	t.Run("negative sizes are refused, zero ones get the defaults", func(t *testing.T) {
+		if err := b.CreateTopic("neg", bus.TopicConfig{Partitions: -3}); !errors.Is(err, bus.ErrInvalidConfig) {
+			t.Fatalf("CreateTopic with Partitions -3 = %v, want ErrInvalidConfig", err)
+		}
+		mustCreate(t, b, "zero", bus.TopicConfig{})
+		if got := len(b.Stats().TopicStats["zero"].QueueDepth); got != bus.DefaultPartitions {
 			t.Fatalf("partitions = %d, want %d", got, bus.DefaultPartitions)
 		}
 	})
@@ -213,7 +217,7 @@ func TestUnknownTopics(t *testing.T) {
 
 func TestErrorsMatchSharedSentinels(t *testing.T) {
 	pairs := []struct{ ours, shared error }{
-		{bus.ErrBusClosed, shared.ErrBusClosed},
+		{bus.ErrClosed, bus.ErrClosed},
 		{bus.ErrTopicNotFound, shared.ErrTopicNotFound},
 		{bus.ErrBufferFull, shared.ErrBufferFull},
 	}
@@ -229,8 +233,6 @@ func TestEnumsHaveNames(t *testing.T) {
 		bus.AtLeastOnce.String():            "at-least-once",
 		bus.AtMostOnce.String():             "at-most-once",
 		bus.ExactlyOnce.String():            "exactly-once",
-		bus.OverflowBlock.String():          "block",
-		bus.OverflowReject.String():         "reject",
 		bus.DropBufferFull.String():         "buffer_full",
 		bus.DropDeadLetterOverflow.String(): "dead_letter_overflow",
 		bus.DropMalformed.String():          "malformed",

@@ -81,29 +81,22 @@ func (m DeliveryMode) String() string {
 	return "DeliveryMode(" + strconv.Itoa(int(m)) + ")"
 }
 
-// Overflow is what Publish does when the event's partition is full.
-type Overflow int
+// Overflow is what Publish does when the event's partition is full. It is
+// workerpool.Overflow, the one overflow vocabulary of Nova's packages. A
+// topic takes workerpool.Block (the default: wait for room until the
+// caller's ctx is done, then refuse the event with ctx's error, counted as
+// DropPublishCanceled) and workerpool.RejectNew (refuse the event at once
+// with ErrBufferFull, counted as DropBufferFull); CreateTopic refuses the
+// others with a *ConfigError (bound a wait with the ctx given to Publish).
+type Overflow = workerpool.Overflow
 
-const (
-	// OverflowBlock waits for room until the caller's ctx is done (the
-	// default); the event is then refused with ctx's error and counted as
-	// DropPublishCanceled.
-	OverflowBlock Overflow = iota
-	// OverflowReject refuses the event at once with ErrBufferFull and counts
-	// it as DropBufferFull.
-	OverflowReject
+// The overflow policies' names before Nova had one vocabulary.
+var (
+	// Deprecated: use workerpool.Block.
+	OverflowBlock = workerpool.Block
+	// Deprecated: use workerpool.RejectNew.
+	OverflowReject = workerpool.RejectNew
 )
-
-// String returns "block" or "reject".
-func (o Overflow) String() string {
-	switch o {
-	case OverflowBlock:
-		return "block"
-	case OverflowReject:
-		return "reject"
-	}
-	return "Overflow(" + strconv.Itoa(int(o)) + ")"
-}
 
 // Config configures a Bus. The zero value works: topics must be created
 // before use, the bus runs handlers on a pool it owns, events live in memory.
@@ -226,25 +219,39 @@ type TopicConfig struct {
 
 // normalize fills the defaults and refuses what cannot be made sense of.
 func (c TopicConfig) normalize() (TopicConfig, error) {
-	if c.BufferSize <= 0 {
+	switch {
+	case c.BufferSize < 0:
+		return c, newConfigError("BufferSize", "negative")
+	case c.Partitions < 0:
+		return c, newConfigError("Partitions", "negative")
+	case c.MaxConcurrency < 0:
+		return c, newConfigError("MaxConcurrency", "negative")
+	case c.HandlerTimeout < 0:
+		return c, newConfigError("HandlerTimeout", "negative")
+	case c.Retention < 0:
+		return c, newConfigError("Retention", "negative")
+	case c.DeadLetter.QueueSize < 0:
+		return c, newConfigError("DeadLetter.QueueSize", "negative")
+	}
+	if c.BufferSize == 0 {
 		c.BufferSize = DefaultBufferSize
 	}
 	if c.BufferSize > MaxBufferSize {
-		return c, &ConfigError{Field: "BufferSize", Reason: "above MaxBufferSize (" + strconv.Itoa(MaxBufferSize) + ")"}
+		return c, newConfigError("BufferSize", "above MaxBufferSize ("+strconv.Itoa(MaxBufferSize)+")")
 	}
-	if c.Partitions <= 0 {
+	if c.Partitions == 0 {
 		c.Partitions = DefaultPartitions
 	}
 	if c.Partitions > MaxPartitions {
-		return c, &ConfigError{Field: "Partitions", Reason: "above MaxPartitions (" + strconv.Itoa(MaxPartitions) + ")"}
+		return c, newConfigError("Partitions", "above MaxPartitions ("+strconv.Itoa(MaxPartitions)+")")
 	}
 	// In int64: on 32-bit platforms the product of two allowed values
 	// overflows int.
 	if slots := int64(c.Partitions) * int64(c.BufferSize); slots > MaxTopicSlots {
-		return c, &ConfigError{Field: "BufferSize", Reason: "Partitions × BufferSize = " + strconv.FormatInt(slots, 10) +
-			" slots, above MaxTopicSlots (" + strconv.Itoa(MaxTopicSlots) + ")"}
+		return c, newConfigError("BufferSize", "Partitions × BufferSize = "+strconv.FormatInt(slots, 10)+
+			" slots, above MaxTopicSlots ("+strconv.Itoa(MaxTopicSlots)+")")
 	}
-	if c.MaxConcurrency <= 0 {
+	if c.MaxConcurrency == 0 {
 		c.MaxConcurrency = DefaultMaxConcurrency
 	}
 	if c.MaxConcurrency > c.BufferSize {
@@ -253,26 +260,20 @@ func (c TopicConfig) normalize() (TopicConfig, error) {
 	switch c.DeliveryMode {
 	case AtLeastOnce, AtMostOnce, ExactlyOnce:
 	default:
-		return c, &ConfigError{Field: "DeliveryMode", Reason: "unknown mode " + c.DeliveryMode.String()}
+		return c, newConfigError("DeliveryMode", "unknown mode "+c.DeliveryMode.String())
 	}
 	switch c.Overflow {
-	case OverflowBlock, OverflowReject:
+	case workerpool.Block, workerpool.RejectNew:
 	default:
-		return c, &ConfigError{Field: "Overflow", Reason: "unknown policy " + c.Overflow.String()}
+		return c, newConfigError("Overflow", c.Overflow.String()+": a topic takes workerpool.Block or workerpool.RejectNew (bound a wait with Publish's ctx)")
 	}
 	if c.DeadLetter.Handler != nil && !c.DeadLetter.Enabled {
 		// As the listener manager does: a handler that would never be
 		// called is a mistake, not a choice.
-		return c, &ConfigError{Field: "DeadLetter.Handler", Reason: "set without DeadLetter.Enabled"}
+		return c, newConfigError("DeadLetter.Handler", "set without DeadLetter.Enabled")
 	}
-	if c.DeadLetter.QueueSize <= 0 {
+	if c.DeadLetter.QueueSize == 0 {
 		c.DeadLetter.QueueSize = listener.DefaultDeadLetterQueueSize
-	}
-	if c.HandlerTimeout < 0 {
-		c.HandlerTimeout = 0
-	}
-	if c.Retention < 0 {
-		c.Retention = 0
 	}
 	return c, nil
 }

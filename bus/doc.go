@@ -91,7 +91,7 @@
 //
 // # Shutdown
 //
-// Shutdown(ctx) refuses new events (ErrBusClosed), delivers everything
+// Shutdown(ctx) refuses new events (ErrClosed), delivers everything
 // accepted, pending retries included, and returns ctx.Err() if time runs
 // out first. It is idempotent and safe to race with Publish. Handlers that
 // are still running when it runs out of time (and the dead-letter calls

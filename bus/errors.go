@@ -10,9 +10,14 @@ import (
 // Sentinel errors. The ones Nova's packages share are the shared values
 // themselves, so errors.Is works with either name.
 var (
-	// ErrBusClosed is returned by Publish, CreateTopic and the Subscribe
-	// calls once Shutdown has begun. It is shared.ErrBusClosed.
-	ErrBusClosed = shared.ErrBusClosed
+	// ErrClosed is returned by Publish, CreateTopic and the Subscribe
+	// calls once Shutdown has begun.
+	ErrClosed = errors.New("bus: closed")
+	// ErrBusClosed is ErrClosed.
+	//
+	// Deprecated: use ErrClosed, the name every Nova package gives its
+	// closed error.
+	ErrBusClosed = ErrClosed
 	// ErrTopicNotFound is returned for a topic that was never created, when
 	// Config.AutoCreateTopics is off, and by DeleteTopic for an unknown
 	// name. It is shared.ErrTopicNotFound.
@@ -32,14 +37,17 @@ var (
 	// ErrInvalidTopic is returned for an empty topic name or one that
 	// contains a wildcard token.
 	ErrInvalidTopic = errors.New("bus: invalid topic name")
-	// ErrInvalidConfig is wrapped by the *ConfigError CreateTopic returns for
+	// ErrInvalidConfig is matched by the *ConfigError CreateTopic returns for
 	// a setting it cannot make sense of (an unknown delivery mode, a size
-	// past its limit).
-	ErrInvalidConfig = errors.New("bus: invalid config")
+	// past its limit). It is shared.ErrInvalidConfig.
+	ErrInvalidConfig = shared.ErrInvalidConfig
 	// ErrInvalidSubscription is wrapped around the reason a Subscribe call
 	// was refused (a nil listener, an empty listener ID or group name, a
 	// malformed pattern).
 	ErrInvalidSubscription = errors.New("bus: invalid subscription")
+	// ErrNotInitialized is returned by every method of a Bus that New did
+	// not make (the zero Bus).
+	ErrNotInitialized = errors.New("bus: zero Bus: create it with bus.New")
 	// ErrExpired is the error handed to the dead letter with an event that
 	// waited longer than its topic's Retention before its first attempt.
 	ErrExpired = errors.New("bus: event expired before delivery")
@@ -57,17 +65,14 @@ func (e *TopicError) Error() string { return e.Err.Error() + ": " + quote(e.Topi
 // Unwrap returns the cause.
 func (e *TopicError) Unwrap() error { return e.Err }
 
-// ConfigError says which TopicConfig field CreateTopic refused. It matches
-// ErrInvalidConfig.
-type ConfigError struct {
-	Field  string
-	Reason string
+// ConfigError says which setting CreateTopic refused, and why: it is
+// shared.ConfigError, the one shape every Nova package refuses a setting
+// in. It matches ErrInvalidConfig.
+type ConfigError = shared.ConfigError
+
+func newConfigError(field, reason string) *ConfigError {
+	return shared.NewConfigError("bus", field, reason)
 }
-
-func (e *ConfigError) Error() string { return "bus: invalid config: " + e.Field + ": " + e.Reason }
-
-// Unwrap returns ErrInvalidConfig.
-func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
 
 // DeadLetterError is the error a dead-letter handler receives: which
 // subscriber gave up on the event, after how many attempts, and the last

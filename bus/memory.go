@@ -107,7 +107,7 @@ func (p *memPartition) Append(ctx context.Context, m Message, wait bool) (int, e
 			if waiting {
 				p.waiters.Add(-1)
 			}
-			return 0, ErrBusClosed
+			return 0, ErrClosed
 		}
 		h := p.head.Load()
 		if h-p.tail >= p.capacity {

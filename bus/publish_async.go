@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/novaevents/nova/shared"
+	"github.com/novaevents/nova/workerpool"
 )
 
 // AsyncPartition is a Partition whose appends can complete after the call:
@@ -85,7 +86,7 @@ func (b *Bus) PublishAsync(ctx context.Context, topicName string, e shared.Event
 	r := &PublishReceipt{done: make(chan struct{})}
 	ap, ok := pr.p.(AsyncPartition)
 	if !ok {
-		n, err := pr.p.Append(ctx, m, t.cfg.Overflow == OverflowBlock)
+		n, err := pr.p.Append(ctx, m, t.cfg.Overflow == workerpool.Block)
 		if err = t.appended(pr, n, err); err != nil {
 			b.reportEmitted(e.Type(), err)
 			return nil, err
@@ -95,7 +96,7 @@ func (b *Bus) PublishAsync(ctx context.Context, topicName string, e shared.Event
 		return r, nil
 	}
 	typ := e.Type()
-	err = ap.AppendAsync(ctx, m, t.cfg.Overflow == OverflowBlock, func(n int, err error) {
+	err = ap.AppendAsync(ctx, m, t.cfg.Overflow == workerpool.Block, func(n int, err error) {
 		r.err = t.appended(pr, n, err)
 		b.reportEmitted(typ, r.err)
 		close(r.done)
@@ -111,10 +112,13 @@ func (b *Bus) PublishAsync(ctx context.Context, topicName string, e shared.Event
 // publishTarget returns the topic Publish would publish to.
 func (b *Bus) publishTarget(topicName string) (*topic, error) {
 	if b.closed.Load() {
-		return nil, ErrBusClosed
+		return nil, ErrClosed
 	}
 	t := b.lookup(topicName)
 	if t == nil {
+		if err := b.ready(); err != nil {
+			return nil, err
+		}
 		if !b.cfg.AutoCreateTopics {
 			return nil, &TopicError{Topic: topicName, Err: ErrTopicNotFound}
 		}

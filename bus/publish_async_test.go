@@ -43,7 +43,7 @@ func TestPublishAsyncRefusesWhatPublishRefuses(t *testing.T) {
 		t.Fatalf("nil event: %v", err)
 	}
 	shutdown(t, b)
-	if _, err := b.PublishAsync(context.Background(), "t", shared.NewBaseEvent("1", "x", nil)); !errors.Is(err, bus.ErrBusClosed) {
+	if _, err := b.PublishAsync(context.Background(), "t", shared.NewBaseEvent("1", "x", nil)); !errors.Is(err, bus.ErrClosed) {
 		t.Fatalf("after Shutdown: %v", err)
 	}
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // Shutdown stops the bus. At once, Publish, CreateTopic and the Subscribe
-// calls start returning ErrBusClosed (publishers waiting for room too).
+// calls start returning ErrClosed (publishers waiting for room too).
 // Then it waits until every event already accepted is settled by every
 // subscriber (handled, dead-lettered after its retries, or suppressed as a
 // duplicate), retries still waiting for their backoff included, and until
@@ -36,6 +36,9 @@ import (
 // what it left running, as above, and returns the first call's result, or
 // its own ctx.Err() if its ctx ends first.
 func (b *Bus) Shutdown(ctx context.Context) error {
+	if err := b.ready(); err != nil {
+		return err
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}

@@ -37,7 +37,7 @@ func TestPublishRacingShutdownNeverPanicsNorLosesAcceptedEvents(t *testing.T) {
 				<-start
 				for i := 0; ; i++ {
 					err := b.Publish(context.Background(), "t", shared.NewBaseEvent(evID(p*1_000_000+i), "x", nil))
-					if errors.Is(err, bus.ErrBusClosed) {
+					if errors.Is(err, bus.ErrClosed) {
 						return
 					}
 					if err != nil {
@@ -106,16 +106,16 @@ func TestShutdownRefusesNewWorkAndIsIdempotent(t *testing.T) {
 	if err := b.Shutdown(context.Background()); err != nil {
 		t.Fatalf("second Shutdown = %v", err)
 	}
-	if err := b.Publish(context.Background(), "t", shared.NewBaseEvent("1", "x", nil)); !errors.Is(err, bus.ErrBusClosed) {
+	if err := b.Publish(context.Background(), "t", shared.NewBaseEvent("1", "x", nil)); !errors.Is(err, bus.ErrClosed) {
 		t.Errorf("Publish after Shutdown = %v", err)
 	}
-	if err := b.Publish(context.Background(), "unknown", shared.NewBaseEvent("1", "x", nil)); !errors.Is(err, bus.ErrBusClosed) {
+	if err := b.Publish(context.Background(), "unknown", shared.NewBaseEvent("1", "x", nil)); !errors.Is(err, bus.ErrClosed) {
 		t.Errorf("Publish to an unknown topic after Shutdown = %v", err)
 	}
-	if err := b.CreateTopic("u", bus.TopicConfig{}); !errors.Is(err, shared.ErrBusClosed) {
+	if err := b.CreateTopic("u", bus.TopicConfig{}); !errors.Is(err, bus.ErrClosed) {
 		t.Errorf("CreateTopic after Shutdown = %v", err)
 	}
-	if sub := b.Subscribe("t", &recorder{id: "r"}); sub.Active() || !errors.Is(sub.Unsubscribe(), bus.ErrBusClosed) {
+	if sub := b.Subscribe("t", &recorder{id: "r"}); sub.Active() || !errors.Is(sub.Unsubscribe(), bus.ErrClosed) {
 		t.Errorf("Subscribe after Shutdown gave an active subscription")
 	}
 }

@@ -167,6 +167,9 @@ func (b *Bus) foldLocked(ln *lane) {
 // Stats returns a snapshot of the counters. It costs a lock and a walk over
 // every topic's partitions and lanes.
 func (b *Bus) Stats() Stats {
+	if b.ready() != nil {
+		return Stats{}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := Stats{

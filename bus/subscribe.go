@@ -46,8 +46,8 @@ func (sp *spec) consumerKey() string {
 //
 // The shape is the seeds'. When subscribing fails (a nil listener, an empty
 // listener ID, an unknown topic, a closed bus) it returns a Subscription
-// that is not Active and whose Unsubscribe returns the error; SubscribeE
-// returns the error directly.
+// that is not Active and whose Err (shared.SubscriptionErr) and Unsubscribe
+// return the error; SubscribeE returns the error directly.
 func (b *Bus) Subscribe(topic string, l shared.Listener) shared.Subscription {
 	sub, err := b.SubscribeE(topic, l)
 	if err != nil {
@@ -97,12 +97,13 @@ func (b *Bus) SubscribeGroup(topic, group string, l shared.Listener) (shared.Sub
 }
 
 func failedSubscription(topic string, l shared.Listener, err error) shared.Subscription {
-	s := shared.NewSubscription(shared.NextSubscriptionID(), topic, l, func() error { return err })
-	_ = s.Unsubscribe() // inactive from the start; Unsubscribe keeps returning err
-	return s
+	return shared.FailedSubscription(topic, l, err)
 }
 
 func (b *Bus) subscribe(sp *spec) (shared.Subscription, error) {
+	if err := b.ready(); err != nil {
+		return nil, err
+	}
 	if err := shared.ValidateListener(sp.listener); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSubscription, err)
 	}
@@ -114,7 +115,7 @@ func (b *Bus) subscribe(sp *spec) (shared.Subscription, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closing {
-		return nil, ErrBusClosed
+		return nil, ErrClosed
 	}
 	if !sp.pattern && !b.cfg.AutoCreateTopics && b.lookup(sp.target) == nil {
 		return nil, &TopicError{Topic: sp.target, Err: ErrTopicNotFound}

@@ -12,32 +12,30 @@ import (
 const (
 	// DefaultBufferSize is the async buffer's capacity when BufferSize is 0.
 	DefaultBufferSize = 1024
+	// MaxBufferSize is the largest BufferSize New accepts: the buffer is
+	// allocated when the emitter is made (once per priority lane).
+	MaxBufferSize = 1 << 22
 	// drainBatch is how many async events one drainer task handles before it
 	// hands its pool worker back, so a busy emitter cannot monopolise a
 	// shared pool.
 	drainBatch = 256
 )
 
-// Overflow says what EmitAsync does when the async buffer is full.
-type Overflow int
+// Overflow says what EmitAsync does when the async buffer is full. It is
+// workerpool.Overflow, the one overflow vocabulary of Nova's packages. The
+// emitter takes workerpool.Block (the default: wait for room until the
+// caller's ctx is done) and workerpool.RejectNew (return ErrBufferFull at
+// once and count the event as dropped); New refuses the others with a
+// *ConfigError (bound a wait with the ctx given to EmitAsync).
+type Overflow = workerpool.Overflow
 
-const (
-	// OverflowBlock waits for room until the caller's ctx is done (the default).
-	OverflowBlock Overflow = iota
-	// OverflowReject returns ErrBufferFull at once and counts the event as dropped.
-	OverflowReject
+// The overflow policies' names before Nova had one vocabulary.
+var (
+	// Deprecated: use workerpool.Block.
+	OverflowBlock = workerpool.Block
+	// Deprecated: use workerpool.RejectNew.
+	OverflowReject = workerpool.RejectNew
 )
-
-// String returns the policy's name.
-func (o Overflow) String() string {
-	switch o {
-	case OverflowBlock:
-		return "block"
-	case OverflowReject:
-		return "reject"
-	}
-	return "Overflow(?)"
-}
 
 // Config configures an Emitter. The zero value works: synchronous Emit, an
 // async buffer of DefaultBufferSize events on a pool the emitter owns.
@@ -47,12 +45,12 @@ type Config struct {
 	// passed in is shared, not owned: close it after the emitter's Shutdown.
 	WorkerPool *workerpool.Pool
 	// BufferSize bounds the events EmitAsync has accepted but no handler has
-	// taken yet. 0 (or negative) means DefaultBufferSize.
+	// taken yet. 0 means DefaultBufferSize; at most MaxBufferSize.
 	BufferSize int
 	// AsyncMode makes Emit and EmitBatch behave like EmitAsync.
 	AsyncMode bool
 	// MaxConcurrency bounds how many async events are handled at once.
-	// 0 (or negative) means the pool's worker count.
+	// 0 means the pool's worker count.
 	MaxConcurrency int
 	// Overflow is the policy for a full async buffer. Default OverflowBlock.
 	Overflow Overflow
@@ -95,4 +93,24 @@ type Config struct {
 	Metrics shared.Metrics
 	// Logger, if set, logs async failures at debug level.
 	Logger *slog.Logger
+}
+
+// Validate reports the first setting of c that New cannot make sense of,
+// as a *ConfigError: a negative BufferSize or MaxConcurrency, a BufferSize
+// above MaxBufferSize, an Overflow other than workerpool.Block and
+// workerpool.RejectNew. An Emitter made from such a Config returns that
+// error from every method.
+func (c Config) Validate() error {
+	bad := func(field, reason string) error { return shared.NewConfigError("emitter", field, reason) }
+	switch {
+	case c.BufferSize < 0:
+		return bad("BufferSize", "negative")
+	case c.BufferSize > MaxBufferSize:
+		return bad("BufferSize", shared.Range(int64(c.BufferSize), 0, MaxBufferSize))
+	case c.MaxConcurrency < 0:
+		return bad("MaxConcurrency", "negative")
+	case c.Overflow != workerpool.Block && c.Overflow != workerpool.RejectNew:
+		return bad("Overflow", c.Overflow.String()+": the emitter takes workerpool.Block or workerpool.RejectNew (bound a wait with EmitAsync's ctx)")
+	}
+	return nil
 }

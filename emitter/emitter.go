@@ -23,7 +23,12 @@ import (
 // It starts one goroutine of its own, which hands drain work to the pool
 // when the pool's queue is full; Shutdown stops it. Async handlers run on the
 // pool, never on a goroutine per event.
+//
+// Make it with New: the zero Emitter is not usable, and its methods say so
+// (ErrNotInitialized; Stats is zero, Listeners nil, Middleware and
+// WrapListeners do nothing) rather than panic.
 type Emitter struct {
+	bad      error // the Config's *ConfigError: nothing else is set
 	cfg      Config
 	name     string
 	pool     *workerpool.Pool
@@ -97,8 +102,13 @@ type paddedCounter struct {
 }
 
 // New returns an emitter configured by cfg. Zero fields take the defaults
-// documented on Config; negative sizes are treated as zero.
+// documented on Config. For a Config that Validate refuses, New returns an
+// Emitter whose every method returns that *ConfigError (and that starts
+// nothing); check cfg.Validate() first to find out at once.
 func New(cfg Config) *Emitter {
+	if err := cfg.Validate(); err != nil {
+		return &Emitter{bad: err}
+	}
 	e := &Emitter{
 		cfg:         cfg,
 		name:        cfg.Name,
@@ -156,9 +166,18 @@ func (e *Emitter) exit() {
 
 func (e *Emitter) closed() bool { return e.state.Load()&closedBit != 0 }
 
+// unusable is the error of an Emitter that New did not make (the zero
+// Emitter) or made from a Config it refused; such an Emitter has no buffer.
+func (e *Emitter) unusable() error {
+	if e.bad != nil {
+		return e.bad
+	}
+	return ErrNotInitialized
+}
+
 // Emit delivers ev to every matching listener in the calling goroutine and
 // returns when they are done (with AsyncMode set it behaves as EmitAsync).
-// After Shutdown has begun it returns ErrEmitterClosed; Shutdown does not
+// After Shutdown has begun it returns ErrClosed; Shutdown does not
 // wait for Emit calls already running on other goroutines, which finish on
 // their callers' time.
 // Every listener runs even if an earlier one fails; their errors come back
@@ -179,6 +198,9 @@ func (e *Emitter) Emit(ctx context.Context, ev shared.Event) error {
 		return e.EmitAsync(ctx, ev)
 	}
 	t := e.table.Load()
+	if t == nil {
+		return e.unusable()
+	}
 	exact, err := validateFor(t, ev)
 	if err != nil {
 		e.reportEmitted(ev, err)
@@ -188,7 +210,7 @@ func (e *Emitter) Emit(ctx context.Context, ev shared.Event) error {
 		ctx = context.Background()
 	}
 	if e.closed() {
-		return ErrEmitterClosed
+		return ErrClosed
 	}
 	if m := e.cfg.Metrics; m != nil {
 		m.EventEmitted(e.name, ev.Type(), nil)
@@ -216,6 +238,9 @@ func (e *Emitter) Emit(ctx context.Context, ev shared.Event) error {
 // contexts end. From a listener, pass a ctx with a deadline, use
 // OverflowReject, or call Emit.
 func (e *Emitter) EmitAsync(ctx context.Context, ev shared.Event) error {
+	if e.buf == nil {
+		return e.unusable()
+	}
 	if err := shared.Validate(ev); err != nil {
 		e.reportEmitted(ev, err)
 		return err
@@ -224,7 +249,7 @@ func (e *Emitter) EmitAsync(ctx context.Context, ev shared.Event) error {
 		ctx = context.Background()
 	}
 	if !e.enter() {
-		return ErrEmitterClosed
+		return ErrClosed
 	}
 	// Deferred so that a panicking hook (Metrics) cannot leave the call
 	// counted inside, which would hold Shutdown forever.
@@ -246,7 +271,7 @@ func (e *Emitter) enqueue(ctx context.Context, ev shared.Event) error {
 		return err
 	}
 	if !e.buf.push(lane, it) {
-		if e.cfg.Overflow == OverflowReject {
+		if e.cfg.Overflow == workerpool.RejectNew {
 			e.st.dropped.Add(1)
 			if m := e.cfg.Metrics; m != nil {
 				m.EventDropped(e.name, "buffer_full")
@@ -283,7 +308,7 @@ func (e *Emitter) waitPush(ctx context.Context, lane int, it item) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-e.closing:
-			return ErrEmitterClosed
+			return ErrClosed
 		}
 	}
 }
@@ -299,9 +324,12 @@ func (e *Emitter) signalSpace() {
 // (the error names its index). It then emits them in order, synchronously
 // or, with AsyncMode, into the buffer; the errors of all events come back
 // joined. It stops early once ctx is done (the error then matches
-// ctx.Err()) or the emitter is closed (ErrEmitterClosed); the events before
+// ctx.Err()) or the emitter is closed (ErrClosed); the events before
 // that point were emitted. A nil ctx means context.Background().
 func (e *Emitter) EmitBatch(ctx context.Context, events []shared.Event) error {
+	if e.buf == nil {
+		return e.unusable()
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -318,7 +346,7 @@ func (e *Emitter) EmitBatch(ctx context.Context, events []shared.Event) error {
 		}
 		if err := e.Emit(ctx, ev); err != nil {
 			errs = append(errs, err)
-			if errors.Is(err, ErrEmitterClosed) {
+			if errors.Is(err, ErrClosed) {
 				break
 			}
 		}

@@ -138,12 +138,12 @@ func TestBadInputIsRefusedWithCheckableErrors(t *testing.T) {
 		for name, sub := range map[string]func() (shared.Subscription, error){
 			"nil listener":     func() (shared.Subscription, error) { return em.SubscribeE("a.b", nil) },
 			"empty listener":   func() (shared.Subscription, error) { return em.SubscribeE("a.b", shared.NewBaseListener("", nil)) },
-			"bad pattern":      func() (shared.Subscription, error) { return em.SubscribeE("a.>.b", shared.NewBaseListener("l", nil)) },
-			"empty event type": func() (shared.Subscription, error) { return em.SubscribeE("", shared.NewBaseListener("l", nil)) },
+			"bad pattern":      func() (shared.Subscription, error) { return em.SubscribeE("a.>.b", shared.NewBaseListener("l", func(shared.Event) error { return nil })) },
+			"empty event type": func() (shared.Subscription, error) { return em.SubscribeE("", shared.NewBaseListener("l", func(shared.Event) error { return nil })) },
 			// Emit skips scanning a type that an exact subscription names, so
 			// such a subscription must not name a type Validate refuses.
 			"exact type with an empty token": func() (shared.Subscription, error) {
-				return em.SubscribeE("order..created", shared.NewBaseListener("l", nil))
+				return em.SubscribeE("order..created", shared.NewBaseListener("l", func(shared.Event) error { return nil }))
 			},
 		} {
 			if _, err := sub(); !errors.Is(err, emitter.ErrInvalidSubscription) {
@@ -384,7 +384,7 @@ func TestFullBufferPolicies(t *testing.T) {
 			}
 		})
 	})
-	t.Run("Shutdown releases a blocked caller with ErrEmitterClosed", func(t *testing.T) {
+	t.Run("Shutdown releases a blocked caller with ErrClosed", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			var r recorder
 			em, block := newBlocked(t, emitter.OverflowBlock, &r)
@@ -393,8 +393,8 @@ func TestFullBufferPolicies(t *testing.T) {
 			synctest.Wait()
 			shut := make(chan error, 1)
 			go func() { shut <- em.Shutdown(context.Background()) }()
-			if err := <-errc; !errors.Is(err, emitter.ErrEmitterClosed) {
-				t.Errorf("blocked EmitAsync = %v, want ErrEmitterClosed", err)
+			if err := <-errc; !errors.Is(err, emitter.ErrClosed) {
+				t.Errorf("blocked EmitAsync = %v, want ErrClosed", err)
 			}
 			synctest.Wait()
 			select {
@@ -435,10 +435,10 @@ func TestShutdownDeliversEveryAcceptedEventThenRefuses(t *testing.T) {
 		"Emit":      em.Emit(context.Background(), ev("late", "e")),
 		"EmitAsync": em.EmitAsync(context.Background(), ev("late", "e")),
 		"EmitBatch": em.EmitBatch(context.Background(), []shared.Event{ev("late", "e")}),
-		"Subscribe": em.Subscribe("e", shared.NewBaseListener("l", nil)).Unsubscribe(),
+		"Subscribe": em.Subscribe("e", shared.NewBaseListener("l", func(shared.Event) error { return nil })).Unsubscribe(),
 		"Shutdown":  em.Shutdown(context.Background()),
 	} {
-		want := emitter.ErrEmitterClosed
+		want := emitter.ErrClosed
 		if name == "Shutdown" {
 			want = nil
 		}
@@ -489,7 +489,7 @@ func TestShutdownRacingEmitsNeverPanics(t *testing.T) {
 							accepted.Add(1)
 						}
 					}
-					if err != nil && !errors.Is(err, emitter.ErrEmitterClosed) {
+					if err != nil && !errors.Is(err, emitter.ErrClosed) {
 						t.Errorf("round %d: unexpected %v", round, err)
 					}
 				}

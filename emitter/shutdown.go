@@ -3,8 +3,8 @@ package emitter
 import "context"
 
 // Shutdown stops the emitter: calls made after it begins return
-// ErrEmitterClosed, EmitAsync calls blocked on a full buffer give up with
-// ErrEmitterClosed (their events were not accepted), calls already inside
+// ErrClosed, EmitAsync calls blocked on a full buffer give up with
+// ErrClosed (their events were not accepted), calls already inside
 // Emit finish, and every event EmitAsync accepted is delivered. Then the
 // emitter's goroutine stops and, if the emitter created its own pool, the
 // pool is closed.
@@ -20,6 +20,9 @@ import "context"
 // From a listener, start it on a goroutine of its own (go em.Shutdown(ctx))
 // and let the listener return.
 func (e *Emitter) Shutdown(ctx context.Context) error {
+	if e.buf == nil {
+		return e.unusable()
+	}
 	return e.shut.Do(ctx, e.beginShutdown, e.finishShutdown) // internal/shutdown
 }
 

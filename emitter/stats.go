@@ -42,6 +42,9 @@ type Stats struct {
 // Stats returns a snapshot of the counters. It is cheap and lock-free; the
 // figures are read one by one, so they may be a moment apart.
 func (e *Emitter) Stats() Stats {
+	if e.buf == nil {
+		return Stats{} // see unusable
+	}
 	q := int64(e.buf.len())
 	sync, in, done := e.st.syncDone.Load(), e.st.asyncIn.Load(), e.st.asyncDone.Load()
 	return Stats{

@@ -48,21 +48,23 @@ func (t *table) clone() *table {
 //
 // The shape is the one the seeds use. For a nil listener, an empty listener
 // ID or a malformed pattern it returns a Subscription that is not Active and
-// whose Unsubscribe returns the error (wrapping ErrInvalidSubscription); use
+// whose Err (shared.SubscriptionErr) and Unsubscribe return the error
+// (wrapping ErrInvalidSubscription); use
 // SubscribeE to get the error directly. Subscribing after Shutdown likewise
-// returns an inactive Subscription with ErrEmitterClosed.
+// returns an inactive Subscription with ErrClosed.
 func (e *Emitter) Subscribe(eventType string, l shared.Listener) shared.Subscription {
 	sub, err := e.SubscribeE(eventType, l)
 	if err != nil {
-		failed := shared.NewSubscription(shared.NextSubscriptionID(), eventType, l, func() error { return err })
-		_ = failed.Unsubscribe() // mark inactive; it keeps returning err
-		return failed
+		return shared.FailedSubscription(eventType, l, err)
 	}
 	return sub
 }
 
 // SubscribeE is Subscribe with the error returned.
 func (e *Emitter) SubscribeE(eventType string, l shared.Listener) (shared.Subscription, error) {
+	if e.buf == nil {
+		return nil, e.unusable()
+	}
 	if err := shared.ValidateListener(l); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSubscription, err)
 	}
@@ -73,7 +75,7 @@ func (e *Emitter) SubscribeE(eventType string, l shared.Listener) (shared.Subscr
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSubscription, err)
 	}
 	if e.closed() {
-		return nil, ErrEmitterClosed
+		return nil, ErrClosed
 	}
 	en := &entry{topic: eventType, listener: l, listenerID: l.ID()}
 	en.sub = shared.NewSubscription(shared.NextSubscriptionID(), eventType, l, func() error {
@@ -121,6 +123,9 @@ func (e *Emitter) remove(en *entry, isPattern bool) {
 // Before in the order added, After in reverse. A shared.MiddlewareFunc is a
 // Middleware. Nil entries are ignored.
 func (e *Emitter) Middleware(mws ...shared.Middleware) {
+	if e.buf == nil {
+		return // unusable: every Emit returns the error
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	t := e.table.Load().clone()
@@ -150,6 +155,9 @@ func (e *Emitter) route(h shared.Listener) (*listener.Route, error) {
 }
 
 func (e *Emitter) WrapListeners(mws ...shared.ListenerMiddleware) {
+	if e.buf == nil {
+		return // unusable: every Emit returns the error
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	t := e.table.Load().clone()

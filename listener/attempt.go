@@ -221,7 +221,7 @@ func (r *reg) giveUp(id string, e shared.Event, n int, err error, exhausted bool
 // stoppedGiveUp is the *RetryError of an event dead-lettered because Stop
 // ran out of time, or ran before a retry could be scheduled.
 func (r *reg) stoppedGiveUp(id string, e shared.Event, n int, err error) *RetryError {
-	return r.giveUp(id, e, n, fmt.Errorf("%w: %w", ErrStopped, err), false)
+	return r.giveUp(id, e, n, fmt.Errorf("%w: %w", ErrClosed, err), false)
 }
 
 func eventID(e shared.Event) string {
@@ -253,7 +253,7 @@ func eventID(e shared.Event) string {
 // If ctx ends, Handle returns at once with an error matching ctx.Err() and
 // the last attempt's error: the event is neither retried nor
 // dead-lettered, the caller decides. If Stop runs out of time while Handle
-// waits, the event is dead-lettered with an error matching ErrStopped.
+// waits, the event is dead-lettered with an error matching ErrClosed.
 //
 // An unregistered listener gets the zero ListenerConfig: three attempts,
 // default backoff, and an event it gives up on is discarded (counted).

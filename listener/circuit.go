@@ -157,23 +157,23 @@ func (c CircuitConfig) validate() error {
 	case !c.Enabled:
 		return nil
 	case c.FailureThreshold < 0:
-		return &ConfigError{"Circuit.FailureThreshold", "negative"}
+		return newConfigError("Circuit.FailureThreshold", "negative")
 	case c.FailureRate < 0 || c.FailureRate > 1:
-		return &ConfigError{"Circuit.FailureRate", "outside [0, 1]"}
+		return newConfigError("Circuit.FailureRate", "outside [0, 1]")
 	case c.Window < 0:
-		return &ConfigError{"Circuit.Window", "negative"}
+		return newConfigError("Circuit.Window", "negative")
 	case c.MinRequests < 0:
-		return &ConfigError{"Circuit.MinRequests", "negative"}
+		return newConfigError("Circuit.MinRequests", "negative")
 	case c.CoolDown < 0:
-		return &ConfigError{"Circuit.CoolDown", "negative"}
+		return newConfigError("Circuit.CoolDown", "negative")
 	case c.SuccessThreshold < 0:
-		return &ConfigError{"Circuit.SuccessThreshold", "negative"}
+		return newConfigError("Circuit.SuccessThreshold", "negative")
 	case c.HalfOpenProbes < 0:
-		return &ConfigError{"Circuit.HalfOpenProbes", "negative"}
+		return newConfigError("Circuit.HalfOpenProbes", "negative")
 	case c.WhileOpen < HoldWhileOpen || c.WhileOpen > DeadLetterWhileOpen:
-		return &ConfigError{"Circuit.WhileOpen", "unknown action " + c.WhileOpen.String()}
+		return newConfigError("Circuit.WhileOpen", "unknown action "+c.WhileOpen.String())
 	case c.HalfOpenProbes > 0 && c.SuccessThreshold > c.HalfOpenProbes:
-		return &ConfigError{"Circuit.HalfOpenProbes", "lower than SuccessThreshold: the breaker could never close"}
+		return newConfigError("Circuit.HalfOpenProbes", "lower than SuccessThreshold: the breaker could never close")
 	}
 	return nil
 }

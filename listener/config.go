@@ -64,25 +64,25 @@ func (c ListenerConfig) validate() error {
 	p := c.RetryPolicy
 	switch {
 	case c.Concurrency < 0:
-		return &ConfigError{"Concurrency", "negative"}
+		return newConfigError("Concurrency", "negative")
 	case c.Timeout < 0:
-		return &ConfigError{"Timeout", "negative"}
+		return newConfigError("Timeout", "negative")
 	case p.MaxAttempts < 0:
-		return &ConfigError{"RetryPolicy.MaxAttempts", "negative"}
+		return newConfigError("RetryPolicy.MaxAttempts", "negative")
 	case p.InitialDelay < 0:
-		return &ConfigError{"RetryPolicy.InitialDelay", "negative"}
+		return newConfigError("RetryPolicy.InitialDelay", "negative")
 	case p.MaxDelay < 0:
-		return &ConfigError{"RetryPolicy.MaxDelay", "negative"}
+		return newConfigError("RetryPolicy.MaxDelay", "negative")
 	case p.Multiplier != 0 && (p.Multiplier < 1 || math.IsNaN(p.Multiplier) || math.IsInf(p.Multiplier, 0)):
-		return &ConfigError{"RetryPolicy.Multiplier", "below 1 or not a number: delays would shrink"}
+		return newConfigError("RetryPolicy.Multiplier", "below 1 or not a number: delays would shrink")
 	case p.Backoff < BackoffExponential || p.Backoff > BackoffLinear:
-		return &ConfigError{"RetryPolicy.Backoff", "unknown strategy " + p.Backoff.String()}
+		return newConfigError("RetryPolicy.Backoff", "unknown strategy "+p.Backoff.String())
 	case p.Jitter < JitterFull || p.Jitter > JitterNone:
-		return &ConfigError{"RetryPolicy.Jitter", "unknown mode " + p.Jitter.String()}
+		return newConfigError("RetryPolicy.Jitter", "unknown mode "+p.Jitter.String())
 	case c.DeadLetter.QueueSize < 0:
-		return &ConfigError{"DeadLetter.QueueSize", "negative"}
+		return newConfigError("DeadLetter.QueueSize", "negative")
 	case c.DeadLetter.Handler != nil && !c.DeadLetter.Enabled:
-		return &ConfigError{"DeadLetter.Handler", "set while DeadLetter.Enabled is false: it would never be called (set Enabled, or drop the Handler)"}
+		return newConfigError("DeadLetter.Handler", "set while DeadLetter.Enabled is false: it would never be called (set Enabled, or drop the Handler)")
 	}
 	return c.Circuit.validate()
 }

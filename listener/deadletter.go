@@ -124,7 +124,7 @@ func (m *Manager) RemoveDeadLetter(ctx context.Context, id string) error {
 func (m *Manager) Redrive(ctx context.Context, id string, publish func(context.Context, shared.Event) error) error {
 	m.init()
 	if publish == nil {
-		return &ConfigError{"publish", "nil"}
+		return newConfigError("publish", "nil")
 	}
 	d, err := m.store.Get(ctx, id)
 	if err != nil {

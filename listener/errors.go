@@ -13,15 +13,21 @@ var (
 	// handler, while a listener's circuit breaker is open or its half-open
 	// probes are all taken. The error returned is a *CircuitOpenError.
 	ErrCircuitOpen = errors.New("listener: circuit open")
-	// ErrStopped is returned by calls that need the manager's goroutines
+	// ErrClosed is returned by calls that need the manager's goroutines
 	// after Stop, and wrapped around the error of retries and dead letters
 	// that Stop could not finish in time.
-	ErrStopped = errors.New("listener: manager stopped")
+	ErrClosed = errors.New("listener: manager stopped")
+	// ErrStopped is ErrClosed.
+	//
+	// Deprecated: use ErrClosed, the name every Nova package gives its
+	// closed error.
+	ErrStopped = ErrClosed
 	// ErrAlreadyRegistered is returned by Register for an ID already in use.
 	ErrAlreadyRegistered = errors.New("listener: already registered")
-	// ErrInvalidConfig is wrapped by Register and NewManager errors about
-	// nonsensical settings (negative sizes, a multiplier below 1, ...).
-	ErrInvalidConfig = errors.New("listener: invalid config")
+	// ErrInvalidConfig is matched by Register and NewManager errors about
+	// nonsensical settings (negative sizes, a multiplier below 1, ...). It
+	// is shared.ErrInvalidConfig.
+	ErrInvalidConfig = shared.ErrInvalidConfig
 	// ErrDeadLetterNotFound is returned for a dead-letter ID the store does
 	// not hold (any more).
 	ErrDeadLetterNotFound = errors.New("listener: dead letter not found")
@@ -82,18 +88,13 @@ type AttemptCounter interface {
 	AttemptCount() int
 }
 
-// ConfigError says which setting Register or NewManager refused. It matches
-// ErrInvalidConfig.
-type ConfigError struct {
-	Field  string
-	Reason string
-}
+// ConfigError says which setting Register, Route or NewManager refused,
+// and why: it is shared.ConfigError, the one shape every Nova package
+// refuses a setting in. It matches ErrInvalidConfig.
+type ConfigError = shared.ConfigError
 
-func (e *ConfigError) Error() string {
-	return "listener: invalid config: " + e.Field + ": " + e.Reason
+func newConfigError(field, reason string) *ConfigError {
+	return shared.NewConfigError("listener", field, reason)
 }
-
-// Unwrap returns ErrInvalidConfig.
-func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
 
 func quote(s string) string { return `"` + s + `"` }

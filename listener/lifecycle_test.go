@@ -144,8 +144,8 @@ func TestStopOutOfTimeDeadLettersWaitingRetries(t *testing.T) {
 			t.Errorf("Stop = %v, want DeadlineExceeded", err)
 		}
 		err := <-handled
-		if !errors.Is(err, listener.ErrStopped) || !errors.Is(err, errBoom) || errors.Is(err, shared.ErrRetryLimitExceeded) {
-			t.Errorf("Handle = %v, want ErrStopped wrapping errBoom", err)
+		if !errors.Is(err, listener.ErrClosed) || !errors.Is(err, errBoom) || errors.Is(err, shared.ErrRetryLimitExceeded) {
+			t.Errorf("Handle = %v, want ErrClosed wrapping errBoom", err)
 		}
 		if list, _ := m.DeadLetters(context.Background(), listener.DeadLetterFilter{}); len(list) != 1 {
 			t.Errorf("%d dead letters, want the abandoned event", len(list))

@@ -280,7 +280,7 @@ func (m *Manager) regFor(id string) *reg {
 // Start restarts a stopped manager: dead-letter handlers, state-change
 // callbacks and Retry work again. A new manager is already started; Start
 // on a running manager returns nil, and during Stop it returns an error
-// matching ErrStopped.
+// matching ErrClosed.
 func (m *Manager) Start() error {
 	m.init()
 	m.mu.Lock()
@@ -289,7 +289,7 @@ func (m *Manager) Start() error {
 	case running:
 		return nil
 	case stopping:
-		return fmt.Errorf("%w: Stop is still in progress", ErrStopped)
+		return fmt.Errorf("%w: Stop is still in progress", ErrClosed)
 	}
 	m.state = running
 	cut := make(chan struct{})
@@ -314,7 +314,7 @@ func (m *Manager) Start() error {
 //
 // If ctx ends first, Stop stops waiting: Handle calls waiting to retry and
 // retries scheduled with Retry are dead-lettered at once with an error
-// matching ErrStopped, queued dead letters are not handed to their Handler
+// matching ErrClosed, queued dead letters are not handed to their Handler
 // (they stay in the store, counted in Stats.DeadLetterHandlerSkipped), and
 // Stop returns ctx.Err(). A handler running at that moment cannot be
 // interrupted; its goroutine ends when it returns.

@@ -179,7 +179,7 @@ func (m *Manager) Route(l shared.Listener, cfg RouteConfig) (*Route, error) {
 		return nil, err
 	}
 	if cfg.Timeout < 0 {
-		return nil, &ConfigError{"Timeout", "negative"}
+		return nil, newConfigError("Timeout", "negative")
 	}
 	id := l.ID()
 	rt := &Route{m: m, l: l, id: id, limit: cfg.Timeout, once: cfg.Once, h: m.hooks()}

@@ -6,29 +6,29 @@ import (
 	"runtime/debug"
 )
 
-// Sentinel errors shared by Nova's packages. The packages re-export the ones
-// that concern them (emitter.ErrEmitterClosed is shared.ErrEmitterClosed), so
-// errors.Is works with either name.
+// Sentinel errors shared by Nova's packages: concepts that several of them
+// report the same way. The packages re-export the ones that concern them
+// (bus.ErrBufferFull is shared.ErrBufferFull), so errors.Is works with
+// either name. A component's own errors (its ErrClosed, say) live in its
+// package.
 var (
 	// ErrInvalidEvent is wrapped by every *ValidationError: a nil event, an
 	// empty ID or an empty type.
 	ErrInvalidEvent = errors.New("nova: invalid event")
 	// ErrNilListener is returned when a nil Listener is subscribed or registered.
 	ErrNilListener = errors.New("nova: nil listener")
-	// ErrInvalidListener is returned for a listener whose ID is empty.
-	ErrInvalidListener = errors.New("nova: listener ID is empty")
-	// ErrEmitterClosed is returned by an emitter after Shutdown has begun.
-	ErrEmitterClosed = errors.New("nova: emitter closed")
-	// ErrBusClosed is returned by a bus after Shutdown has begun.
-	ErrBusClosed = errors.New("nova: bus closed")
+	// ErrInvalidListener is returned for a listener whose ID is empty or
+	// that has no handler function.
+	ErrInvalidListener = errors.New("nova: invalid listener")
+	// ErrNoHandler is returned by the Handle of a BaseListener made with a
+	// nil function, and matched by ValidateListener's error for it. It is
+	// permanent: nothing retries it.
+	ErrNoHandler = Permanent(errors.New("nova: listener has no handler function"))
 	// ErrBufferFull is returned when a bounded buffer is full and its policy
 	// rejects instead of waiting.
 	ErrBufferFull = errors.New("nova: buffer full")
 	// ErrTopicNotFound is returned for a topic that was never created.
 	ErrTopicNotFound = errors.New("nova: topic not found")
-	// ErrSubscriptionNotFound is returned for a subscription that is not (or no
-	// longer) registered.
-	ErrSubscriptionNotFound = errors.New("nova: subscription not found")
 	// ErrListenerNotFound is returned for a listener ID that is not registered.
 	ErrListenerNotFound = errors.New("nova: listener not found")
 	// ErrListenerPanic is matched (errors.Is) by every *PanicError.

@@ -1,6 +1,9 @@
 package shared
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // Listener handles events. Handle may be called concurrently for different
 // events unless the component delivering them promises otherwise (the bus
@@ -48,23 +51,28 @@ func NewListener(id string, fn func(ctx context.Context, e Event) error) *BaseLi
 // ID returns the listener's ID.
 func (l *BaseListener) ID() string { return l.id }
 
-// Handle calls the listener's function. A listener built with a nil function
-// handles every event successfully.
+// Handle calls the listener's function. A listener built with a nil
+// function does nothing useful: ValidateListener refuses it (so Subscribe
+// and Register do), and Handle returns ErrNoHandler, a permanent error.
 func (l *BaseListener) Handle(ctx context.Context, e Event) error {
 	if l.fn == nil {
-		return nil
+		return ErrNoHandler
 	}
 	return l.fn(ctx, e)
 }
 
-// ValidateListener reports a nil listener (ErrNilListener) or one with an
-// empty ID (ErrInvalidListener).
+// ValidateListener reports a nil listener (ErrNilListener), one with an
+// empty ID (ErrInvalidListener) and a BaseListener made with a nil function
+// (ErrNoHandler, which also matches ErrInvalidListener).
 func ValidateListener(l Listener) error {
 	if IsNil(l) {
 		return ErrNilListener
 	}
 	if l.ID() == "" {
 		return ErrInvalidListener
+	}
+	if bl, ok := l.(*BaseListener); ok && bl.fn == nil {
+		return fmt.Errorf("%w: %q: %w", ErrInvalidListener, bl.id, ErrNoHandler)
 	}
 	return nil
 }

@@ -284,8 +284,12 @@ func TestValidateListener(t *testing.T) {
 	if !errors.Is(shared.ValidateListener(shared.NewBaseListener("", nil)), shared.ErrInvalidListener) {
 		t.Error("empty ID accepted")
 	}
-	if err := shared.NewBaseListener("ok", nil).Handle(context.Background(), nil); err != nil {
-		t.Errorf("nil-func listener: %v", err)
+	noFunc := shared.NewBaseListener("no-func", nil)
+	if err := noFunc.Handle(context.Background(), nil); !errors.Is(err, shared.ErrNoHandler) || !shared.IsPermanent(err) {
+		t.Errorf("Handle of a listener without a function = %v, want the permanent ErrNoHandler", err)
+	}
+	if err := shared.ValidateListener(noFunc); !errors.Is(err, shared.ErrNoHandler) || !errors.Is(err, shared.ErrInvalidListener) {
+		t.Errorf("ValidateListener(no function) = %v, want ErrInvalidListener and ErrNoHandler", err)
 	}
 }
 

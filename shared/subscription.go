@@ -41,6 +41,31 @@ type BaseSubscription struct {
 	once     sync.Once
 	remove   func() error
 	err      error
+	failed   error // why it never became active: see FailedSubscription
+}
+
+// FailedSubscription is what the seed-shaped Subscribe calls return when
+// subscribing failed (a nil listener, an unknown topic, a closed
+// component): a subscription that is not Active, whose Err returns err at
+// once and whose Unsubscribe returns err too.
+func FailedSubscription(topic string, l Listener, err error) *BaseSubscription {
+	s := &BaseSubscription{id: NextSubscriptionID(), topic: topic, listener: l, failed: err, err: err}
+	s.once.Do(func() {}) // nothing to remove; Unsubscribe returns err
+	return s
+}
+
+// Err returns why subscribing failed, or nil for a subscription that was
+// made (even after Unsubscribe).
+func (s *BaseSubscription) Err() error { return s.failed }
+
+// SubscriptionErr returns why s failed to subscribe: Err of a Subscription
+// that has one (every Subscription Nova's components return does), nil
+// otherwise.
+func SubscriptionErr(s Subscription) error {
+	if e, ok := s.(interface{ Err() error }); ok {
+		return e.Err()
+	}
+	return nil
 }
 
 // NewSubscription returns an active subscription whose Unsubscribe calls

@@ -59,7 +59,7 @@ func TestChaosKeepsEveryAcceptedTask(t *testing.T) {
 				switch {
 				case err == nil:
 					accepted.Add(1)
-				case errors.Is(err, workerpool.ErrQueueFull), errors.Is(err, workerpool.ErrPoolClosed):
+				case errors.Is(err, workerpool.ErrQueueFull), errors.Is(err, workerpool.ErrClosed):
 				default:
 					t.Errorf("submit: %v", err)
 				}

@@ -2,8 +2,8 @@ package workerpool
 
 import "context"
 
-// Close stops the pool: later submits return ErrPoolClosed, submits waiting
-// for room return ErrPoolClosed, every task already queued still runs, and
+// Close stops the pool: later submits return ErrClosed, submits waiting
+// for room return ErrClosed, every task already queued still runs, and
 // Close returns once they and the running tasks are done and the workers
 // have exited. If ctx ends first it returns ctx.Err(); the workers go on
 // with the queue in the background and a later Close waits again. Close is
@@ -13,6 +13,9 @@ import "context"
 // (it could not finish): the calling worker runs queued tasks itself until the
 // queue is empty, then waits for the other workers.
 func (p *Pool) Close(ctx context.Context) error {
+	if err := p.Err(); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
@@ -36,6 +39,9 @@ func (p *Pool) Close(ctx context.Context) error {
 // of this pool, it does not wait for that task: the calling worker runs
 // queued tasks itself until the queue is empty, then waits for the others.
 func (p *Pool) Drain(ctx context.Context) error {
+	if err := p.Err(); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	return p.waitQuietLocked(ctx, func() bool { return p.queued == 0 && p.running == p.inWait })
 }

@@ -56,12 +56,12 @@ func TestCloseRefusesNewTasksAndIsIdempotent(t *testing.T) {
 		p.SubmitPriority(ctx, workerpool.PriorityHigh, func() {}),
 		p.TrySubmitPriority(workerpool.PriorityLow, func() {}),
 	} {
-		if !errors.Is(err, workerpool.ErrPoolClosed) {
-			t.Errorf("got %v, want ErrPoolClosed", err)
+		if !errors.Is(err, workerpool.ErrClosed) {
+			t.Errorf("got %v, want ErrClosed", err)
 		}
 	}
-	if err := p.Resize(4); !errors.Is(err, workerpool.ErrPoolClosed) {
-		t.Errorf("Resize after Close: got %v, want ErrPoolClosed", err)
+	if err := p.Resize(4); !errors.Is(err, workerpool.ErrClosed) {
+		t.Errorf("Resize after Close: got %v, want ErrClosed", err)
 	}
 	if s := p.Stats(); s.Rejected != 4 {
 		t.Errorf("Rejected = %d, want 4", s.Rejected)
@@ -92,7 +92,7 @@ func TestCloseReturnsContextErrorWhenTimeRunsOut(t *testing.T) {
 	})
 }
 
-func TestCloseWakesWaitingSubmitsWithErrPoolClosed(t *testing.T) {
+func TestCloseWakesWaitingSubmitsWithErrClosed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := workerpool.New(1, 1)
 		release := occupy(t, p, 1)
@@ -105,8 +105,8 @@ func TestCloseWakesWaitingSubmitsWithErrPoolClosed(t *testing.T) {
 		closed := make(chan error)
 		go func() { closed <- p.Close(context.Background()) }()
 		for range 3 {
-			if err := <-errc; !errors.Is(err, workerpool.ErrPoolClosed) {
-				t.Errorf("waiting submit: got %v, want ErrPoolClosed", err)
+			if err := <-errc; !errors.Is(err, workerpool.ErrClosed) {
+				t.Errorf("waiting submit: got %v, want ErrClosed", err)
 			}
 		}
 		release()
@@ -146,7 +146,7 @@ func TestCloseRacingSubmitLosesNothing(t *testing.T) {
 					switch {
 					case err == nil:
 						accepted.Add(1)
-					case errors.Is(err, workerpool.ErrPoolClosed):
+					case errors.Is(err, workerpool.ErrClosed):
 						return
 					case errors.Is(err, workerpool.ErrQueueFull):
 					default:

@@ -90,7 +90,7 @@
 //
 // # Close
 //
-// Close stops accepting (ErrPoolClosed, also for submits waiting for room),
+// Close stops accepting (ErrClosed, also for submits waiting for room),
 // runs every task already queued, waits for the running ones and for the
 // workers to exit, and returns ctx.Err() if ctx ends first. It is idempotent
 // and safe to race with submits. Drain waits for an empty, idle pool while

@@ -76,7 +76,7 @@ func TestSubmitKeepWaitsForRoomAndGivesUpOnCtxOrClose(t *testing.T) {
 	if !kept.Load() || !queued.Load() {
 		t.Errorf("kept %v, queued %v: SubmitKeep evicted or lost a task", kept.Load(), queued.Load())
 	}
-	if err := p.SubmitKeep(context.Background(), workerpool.PriorityNormal, func() {}); !errors.Is(err, workerpool.ErrPoolClosed) {
-		t.Errorf("SubmitKeep after Close = %v, want ErrPoolClosed", err)
+	if err := p.SubmitKeep(context.Background(), workerpool.PriorityNormal, func() {}); !errors.Is(err, workerpool.ErrClosed) {
+		t.Errorf("SubmitKeep after Close = %v, want ErrClosed", err)
 	}
 }

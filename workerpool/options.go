@@ -1,6 +1,7 @@
 package workerpool
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/novaevents/nova/shared"
@@ -37,6 +38,14 @@ type config struct {
 	metrics     shared.Metrics
 	name        string
 	timing      bool
+	err         error // the first option value New cannot use
+}
+
+// refuse records the first option value that makes no sense.
+func (c *config) refuse(field, reason string) {
+	if c.err == nil {
+		c.err = configError(field, reason)
+	}
 }
 
 func defaultConfig() config {
@@ -51,13 +60,16 @@ func defaultConfig() config {
 
 // WithWeights sets the weighted-round-robin credits of the high, normal and
 // low lanes (default 8:4:1): in a round where all three lanes have work, high
-// gets `high` dequeues, normal `normal` and low `low`. A weight ≤ 0 keeps its
-// default. Lanes with no work are skipped, so no worker waits for a share
-// that nobody uses.
+// gets `high` dequeues, normal `normal` and low `low`. A weight of 0 keeps
+// its default; a negative one is refused (see New). Lanes with no work are
+// skipped, so no worker waits for a share that nobody uses.
 func WithWeights(high, normal, low int) Option {
 	return func(c *config) {
 		for i, w := range [...]int{high, normal, low} {
-			if w > 0 {
+			switch {
+			case w < 0:
+				c.refuse("WithWeights", "negative weight "+strconv.Itoa(w))
+			case w > 0:
 				c.weights[i+1] = w
 			}
 		}
@@ -91,20 +103,27 @@ func WithPanicHandler(fn func(*shared.PanicError)) Option {
 // WithMinWorkers makes the pool dynamic: it keeps at least n workers, starts
 // more on demand up to the pool's size, and lets workers above n exit after
 // WithIdleTimeout of idleness. Without it the pool is static (all workers
-// start in New and stay). n < 0 is ignored; n above the size is lowered to it.
+// start in New and stay). n < 0 is refused (see New); n above the size is
+// lowered to it.
 func WithMinWorkers(n int) Option {
 	return func(c *config) {
-		if n >= 0 {
-			c.minWorkers = n
+		if n < 0 {
+			c.refuse("WithMinWorkers", "negative")
+			return
 		}
+		c.minWorkers = n
 	}
 }
 
 // WithIdleTimeout sets how long a worker above the minimum may stay idle
-// before it exits (default 30s). d ≤ 0 is ignored.
+// before it exits (default 30s). d < 0 is refused (see New); 0 keeps the
+// default.
 func WithIdleTimeout(d time.Duration) Option {
 	return func(c *config) {
-		if d > 0 {
+		switch {
+		case d < 0:
+			c.refuse("WithIdleTimeout", "negative")
+		case d > 0:
 			c.idleTimeout = d
 		}
 	}

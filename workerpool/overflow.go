@@ -26,7 +26,7 @@ const (
 
 var (
 	// Block waits for room until the ctx given to Submit is done (then
-	// ctx.Err()) or the pool closes (ErrPoolClosed). The default.
+	// ctx.Err()) or the pool closes (ErrClosed). The default.
 	Block = Overflow{kind: overflowBlock}
 	// RejectNew refuses the new task with ErrQueueFull; queued tasks stay.
 	RejectNew = Overflow{kind: overflowRejectNew}

@@ -68,6 +68,28 @@ type Pool struct {
 	epoch   time.Time
 	metrics shared.Metrics
 	cfg     config
+	bad     error // New refused its arguments: nothing else is set
+}
+
+// Limits of New's arguments.
+const (
+	// MaxWorkers is the most workers a pool may have. A static pool starts
+	// them all at once: 10,000 goroutines hold some 30 MiB of stacks.
+	MaxWorkers = 10_000
+	// MaxQueueSize is the largest queue a pool may have.
+	MaxQueueSize = 1 << 22
+)
+
+// Err returns why New refused its arguments (a *ConfigError),
+// ErrNotInitialized for the zero Pool, and nil for a usable pool.
+func (p *Pool) Err() error {
+	if p.capacity > 0 {
+		return nil
+	}
+	if p.bad != nil {
+		return p.bad
+	}
+	return ErrNotInitialized
 }
 
 // cacheLine is the padding that keeps hot fields apart.
@@ -88,25 +110,42 @@ type counters struct {
 }
 
 // New returns a pool of up to workers goroutines and a queue of queueSize
-// tasks shared by all priority lanes. workers ≤ 0 means DefaultWorkers();
-// queueSize ≤ 0 means workers × 10. New never panics: invalid options keep
-// their defaults.
+// tasks shared by all priority lanes. workers 0 means DefaultWorkers();
+// queueSize 0 means workers × 10. New never panics. Nonsense (a negative
+// size, more than MaxWorkers workers or a queue above MaxQueueSize, an
+// option given a value it cannot use) makes a pool that starts nothing and
+// whose every method returns the *ConfigError; Err returns it at once.
 //
 // By default the pool is static (every worker starts now and stays until
 // Close), a full queue makes Submit wait (Block), and the lanes are served
 // 8:4:1. See the Option functions to change that.
 func New(workers, queueSize int, opts ...Option) *Pool {
-	if workers <= 0 {
-		workers = DefaultWorkers()
-	}
-	if queueSize <= 0 {
-		queueSize = workers * DefaultQueueFactor
-	}
 	cfg := defaultConfig()
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)
 		}
+	}
+	switch {
+	case cfg.err != nil:
+	case workers < 0:
+		cfg.err = configError("workers", "negative")
+	case workers > MaxWorkers:
+		cfg.err = configError("workers", shared.Range(int64(workers), 0, MaxWorkers)+
+			": each worker is a goroutine, started at once by a static pool; use fewer workers, or WithMinWorkers for a pool that grows on demand up to at most MaxWorkers")
+	case queueSize < 0:
+		cfg.err = configError("queueSize", "negative")
+	case queueSize > MaxQueueSize:
+		cfg.err = configError("queueSize", shared.Range(int64(queueSize), 0, MaxQueueSize))
+	}
+	if cfg.err != nil {
+		return &Pool{bad: cfg.err}
+	}
+	if workers == 0 {
+		workers = DefaultWorkers()
+	}
+	if queueSize == 0 {
+		queueSize = min(workers*DefaultQueueFactor, MaxQueueSize)
 	}
 	p := &Pool{
 		capacity:     queueSize,
@@ -148,15 +187,18 @@ func (p *Pool) Workers() int {
 // stops workers to have exactly n; a dynamic pool lowers its minimum to n if
 // needed and starts workers on demand as before. Surplus idle workers stop at
 // once, busy ones when their task returns; queued tasks are kept. It returns
-// ErrInvalidSize for n < 1 and ErrPoolClosed after Close.
+// ErrInvalidSize for n < 1 and ErrClosed after Close.
 func (p *Pool) Resize(n int) error {
-	if n < 1 {
+	if err := p.Err(); err != nil {
+		return err
+	}
+	if n < 1 || n > MaxWorkers {
 		return ErrInvalidSize
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return ErrPoolClosed
+		return ErrClosed
 	}
 	p.maxW = n
 	if p.static || p.minW > n {
@@ -176,6 +218,9 @@ func (p *Pool) Resize(n int) error {
 
 // Stats returns a snapshot of the pool's figures.
 func (p *Pool) Stats() Stats {
+	if p.Err() != nil {
+		return Stats{}
+	}
 	p.mu.Lock()
 	s := Stats{
 		Workers:     p.live,

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/novaevents/nova/shared"
 	"github.com/novaevents/nova/workerpool"
@@ -20,7 +21,6 @@ func TestNewFillsDefaults(t *testing.T) {
 		wantQueue      int
 	}{
 		{"zero values take the sizing defaults", 0, 0, workerpool.DefaultWorkers(), workerpool.DefaultWorkers() * 10},
-		{"negative values take the sizing defaults", -3, -1, workerpool.DefaultWorkers(), workerpool.DefaultWorkers() * 10},
 		{"a zero queue is ten per worker", 3, 0, 3, 30},
 		{"given values are kept", 2, 7, 2, 7},
 	}
@@ -39,11 +39,79 @@ func TestNewFillsDefaults(t *testing.T) {
 	}
 }
 
-func TestNewIgnoresNonsenseOptions(t *testing.T) {
+func TestNewRefusesNonsenseWithAConfigError(t *testing.T) {
+	for _, tc := range []struct {
+		field string
+		p     *workerpool.Pool
+	}{
+		{"workers", workerpool.New(-3, 0)},
+		{"workers", workerpool.New(100_000, 1)},
+		{"queueSize", workerpool.New(2, -1)},
+		{"queueSize", workerpool.New(2, workerpool.MaxQueueSize+1)},
+		{"WithWeights", workerpool.New(2, 4, workerpool.WithWeights(-1, 0, 0))},
+		{"WithMinWorkers", workerpool.New(2, 4, workerpool.WithMinWorkers(-2))},
+		{"WithIdleTimeout", workerpool.New(2, 4, workerpool.WithIdleTimeout(-1))},
+	} {
+		t.Run(tc.field, func(t *testing.T) {
+			var ce *workerpool.ConfigError
+			if err := tc.p.Err(); !errors.As(err, &ce) || ce.Field != tc.field || !errors.Is(err, workerpool.ErrInvalidConfig) {
+				t.Fatalf("Err() = %v, want a *ConfigError for %s", err, tc.field)
+			}
+			if s := tc.p.Stats(); s.Workers != 0 || s.MaxWorkers != 0 {
+				t.Fatalf("a refused pool runs workers: %+v", s)
+			}
+			everyPoolMethodFails(t, tc.p, workerpool.ErrInvalidConfig)
+		})
+	}
+}
+
+func TestTheZeroPoolSaysItIsNotInitialized(t *testing.T) {
+	var p workerpool.Pool
+	if err := p.Err(); !errors.Is(err, workerpool.ErrNotInitialized) {
+		t.Fatalf("Err() = %v", err)
+	}
+	everyPoolMethodFails(t, &p, workerpool.ErrNotInitialized)
+}
+
+// everyPoolMethodFails calls every method of p; each must return want
+// (Workers 0, Stats zero), none may block.
+func everyPoolMethodFails(t *testing.T, p *workerpool.Pool, want error) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx := context.Background()
+		task := func() { t.Error("a task ran") }
+		for name, err := range map[string]error{
+			"Submit":            p.Submit(ctx, task),
+			"TrySubmit":         p.TrySubmit(task),
+			"SubmitPriority":    p.SubmitPriority(ctx, workerpool.PriorityHigh, task),
+			"TrySubmitPriority": p.TrySubmitPriority(workerpool.PriorityHigh, task),
+			"SubmitKeep":        p.SubmitKeep(ctx, workerpool.PriorityNormal, task),
+			"TrySubmitKeep":     p.TrySubmitKeep(workerpool.PriorityNormal, task),
+			"Resize":            p.Resize(2),
+			"Drain":             p.Drain(ctx),
+			"Close":             p.Close(ctx),
+		} {
+			if !errors.Is(err, want) {
+				t.Errorf("%s = %v, want %v", name, err, want)
+			}
+		}
+		if p.Workers() != 0 {
+			t.Errorf("Workers = %d", p.Workers())
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a method did not return")
+	}
+}
+
+func TestNewTakesHarmlessZeroOptions(t *testing.T) {
 	p := workerpool.New(2, 4, nil,
-		workerpool.WithWeights(-1, 0, -5),
-		workerpool.WithMinWorkers(-2),
-		workerpool.WithIdleTimeout(-1),
+		workerpool.WithWeights(0, 0, 0),
+		workerpool.WithIdleTimeout(0),
 		workerpool.WithMetrics(nil),
 		workerpool.WithName(""),
 		workerpool.WithOverflow(workerpool.BlockTimeout(0)))

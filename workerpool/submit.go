@@ -18,7 +18,7 @@ type waiter struct {
 // Submit queues task in the normal lane. When the queue is full it applies
 // the pool's overflow policy: under Block (the default) it waits until there
 // is room, ctx is done (it returns ctx.Err()) or the pool closes
-// (ErrPoolClosed). When there is room the task is accepted even if ctx is
+// (ErrClosed). When there is room the task is accepted even if ctx is
 // already done. It returns ErrNilTask for a nil task.
 //
 // Called from a task of this same pool while the queue is full, Submit
@@ -70,6 +70,9 @@ func (p *Pool) submit(ctx context.Context, pr Priority, fn func(), mayWait bool)
 }
 
 func (p *Pool) submitEntry(ctx context.Context, pr Priority, fn func(), mayWait, keep bool) error {
+	if p.capacity == 0 { // not made by New, or made from nonsense
+		return p.Err()
+	}
 	if fn == nil {
 		return ErrNilTask
 	}
@@ -88,7 +91,7 @@ func (p *Pool) submitEntry(ctx context.Context, pr Priority, fn func(), mayWait,
 	for {
 		p.mu.Lock()
 		if p.closed {
-			return p.rejectLocked(l, ErrPoolClosed, "closed")
+			return p.rejectLocked(l, ErrClosed, "closed")
 		}
 		if p.nidle > 0 { // the lanes are empty: hand the task over
 			w := p.popIdleLocked()

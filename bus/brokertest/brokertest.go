@@ -217,8 +217,8 @@ func Run(t *testing.T, newBroker func(t *testing.T) bus.Broker) {
 		appendN(t, p, 1)
 		p.Close()
 		p.Close() // harmless
-		if _, err := p.Append(context.Background(), bus.Message{Event: shared.NewBaseEvent("x", "x", nil)}, true); !errors.Is(err, bus.ErrBusClosed) {
-			t.Fatalf("Append after Close = %v, want ErrBusClosed", err)
+		if _, err := p.Append(context.Background(), bus.Message{Event: shared.NewBaseEvent("x", "x", nil)}, true); !errors.Is(err, bus.ErrClosed) {
+			t.Fatalf("Append after Close = %v, want ErrClosed", err)
 		}
 		select {
 		case <-p.Drained():
@@ -232,7 +232,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) bus.Broker) {
 			t.Fatal("not drained after the last acknowledgement")
 		}
 	})
-	t.Run("close wakes a waiting publisher with ErrBusClosed", func(t *testing.T) {
+	t.Run("close wakes a waiting publisher with ErrClosed", func(t *testing.T) {
 		p := open(t, 1)
 		attach(t, p, "a")
 		appendN(t, p, 1)
@@ -246,7 +246,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) bus.Broker) {
 		<-started
 		// The publisher waits for room that never comes (or, if it has not
 		// started waiting yet, finds the partition closed): either way
-		// Close must end its Append with ErrBusClosed.
+		// Close must end its Append with ErrClosed.
 		select {
 		case err := <-done:
 			t.Fatalf("Append on a full partition returned %v before Close", err)
@@ -255,8 +255,8 @@ func Run(t *testing.T, newBroker func(t *testing.T) bus.Broker) {
 		p.Close()
 		select {
 		case err := <-done:
-			if !errors.Is(err, bus.ErrBusClosed) {
-				t.Fatalf("waiting Append after Close = %v, want ErrBusClosed", err)
+			if !errors.Is(err, bus.ErrClosed) {
+				t.Fatalf("waiting Append after Close = %v, want ErrClosed", err)
 			}
 		case <-time.After(Timeout):
 			t.Fatal("Close did not wake the waiting Append")

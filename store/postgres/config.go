@@ -49,6 +49,17 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// validate refuses negative sizes and durations; zero means the default.
+func (c Config) validate() error {
+	switch {
+	case c.ReadBatch < 0:
+		return configError("Config.ReadBatch", "negative")
+	case c.PollInterval < 0:
+		return configError("Config.PollInterval", "negative")
+	}
+	return nil
+}
+
 func (c Config) withDefaults() Config {
 	if c.Schema == "" {
 		c.Schema = DefaultSchema

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/novaevents/nova/shared"
 	"github.com/novaevents/nova/store"
 )
 
@@ -23,9 +24,20 @@ var (
 	ErrSubscriptionClosed  = store.ErrSubscriptionClosed
 )
 
-// ErrConfig is returned by New and Open for a configuration they cannot use
-// (a nil pool, a DSN that does not parse).
-var ErrConfig = errors.New("postgres: invalid configuration")
+// ErrConfig is matched by the *ConfigError New, Open and
+// NewIdempotencyStore return for a configuration they cannot use (a nil
+// pool, an empty DSN or one that does not parse, a negative duration or
+// size). It is shared.ErrInvalidConfig.
+var ErrConfig = shared.ErrInvalidConfig
+
+// ConfigError says which setting was refused, and why: it is
+// shared.ConfigError, the one shape every Nova package refuses a setting
+// in. It matches ErrConfig.
+type ConfigError = shared.ConfigError
+
+func configError(field, reason string) *ConfigError {
+	return shared.NewConfigError("postgres", field, reason)
+}
 
 // ErrClaimHeld is returned by IdempotencyStore.Claim when another holder,
 // alive as far as PostgreSQL knows, kept the event claimed for

@@ -77,7 +77,7 @@ type IdempotencyConfig struct {
 
 func (c IdempotencyConfig) withDefaults() (IdempotencyConfig, error) {
 	if c.ClaimTTL < 0 || c.Retention < 0 {
-		return c, fmt.Errorf("%w: negative ClaimTTL or Retention", ErrConfig)
+		return c, configError("IdempotencyConfig.ClaimTTL", "negative ClaimTTL or Retention")
 	}
 	if c.Schema == "" {
 		c.Schema = DefaultSchema
@@ -154,7 +154,7 @@ type IdempotencyStore struct {
 // duration, and one matching ErrBackend if the database cannot be used.
 func NewIdempotencyStore(ctx context.Context, pool *pgxpool.Pool, cfg IdempotencyConfig) (*IdempotencyStore, error) {
 	if pool == nil {
-		return nil, fmt.Errorf("%w: nil pool", ErrConfig)
+		return nil, configError("pool", "nil")
 	}
 	cfg, err := cfg.withDefaults()
 	if err != nil {

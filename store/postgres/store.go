@@ -3,7 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -59,7 +59,10 @@ var (
 // connection (outside the pool) for LISTEN and one goroutine that reads it.
 func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if pool == nil {
-		return nil, fmt.Errorf("%w: nil pool", ErrConfig)
+		return nil, configError("pool", "nil")
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	cfg = cfg.withDefaults()
 	s := &Store{
@@ -79,9 +82,17 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 // pgxpool.ParseConfig takes it) and returns a store that owns the pool:
 // Close closes it.
 func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
+	if strings.TrimSpace(dsn) == "" {
+		// libpq would fill in every part from the environment and its
+		// defaults: a store in whatever database that happens to be.
+		return nil, configError("dsn", "empty: name the database (postgres://user@host:5432/db)")
+	}
 	pcfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, configError("dsn", err.Error())
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {

@@ -1,7 +1,6 @@
 package amqp
 
 import (
-	"fmt"
 	"math"
 	"time"
 
@@ -36,7 +35,7 @@ func (b Backoff) withDefaults(initial, maxDelay time.Duration) Backoff {
 
 func (b Backoff) validate() error {
 	if b.Initial < 0 || b.Max < b.Initial || b.Factor < 1 || math.IsNaN(b.Factor) {
-		return fmt.Errorf("%w: backoff initial %v, max %v, factor %v", ErrInvalidConfig, b.Initial, b.Max, b.Factor)
+		return configErrorf("Backoff", "backoff initial %v, max %v, factor %v", b.Initial, b.Max, b.Factor)
 	}
 	return nil
 }

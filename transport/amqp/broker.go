@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -100,21 +99,24 @@ func (cfg BrokerConfig) withDefaults() (BrokerConfig, error) {
 	cfg.Events = cfg.Events.withDefaults()
 	switch {
 	case cfg.MaxInFlight < 0 || cfg.MaxInFlight > maxInFlight:
-		return cfg, fmt.Errorf("%w: MaxInFlight %d (1 to %d)", ErrInvalidConfig, cfg.MaxInFlight, maxInFlight)
+		return cfg, configErrorf("BrokerConfig.MaxInFlight", "%d (1 to %d)", cfg.MaxInFlight, maxInFlight)
 	case cfg.Prefetch < 0 || cfg.Prefetch > maxHandlers:
-		return cfg, fmt.Errorf("%w: Prefetch %d (1 to %d)", ErrInvalidConfig, cfg.Prefetch, maxHandlers)
+		return cfg, configErrorf("BrokerConfig.Prefetch", "%d (1 to %d)", cfg.Prefetch, maxHandlers)
 	case cfg.PublishTimeout < 0, cfg.Heartbeat < 0, cfg.ReleaseWait < 0, cfg.SubscriptionExpiry < time.Second:
-		return cfg, fmt.Errorf("%w: negative duration or SubscriptionExpiry under 1s", ErrInvalidConfig)
+		return cfg, configErrorf("BrokerConfig", "negative duration or SubscriptionExpiry under 1s")
 	case cfg.PeerTimeout < 2*cfg.Heartbeat:
-		return cfg, fmt.Errorf("%w: PeerTimeout %v under twice Heartbeat %v", ErrInvalidConfig, cfg.PeerTimeout, cfg.Heartbeat)
+		return cfg, configErrorf("BrokerConfig.PeerTimeout", "%v under twice Heartbeat %v", cfg.PeerTimeout, cfg.Heartbeat)
 	case strings.ContainsAny(cfg.Prefix, " \t\n"):
-		return cfg, fmt.Errorf("%w: Prefix %q has white space", ErrInvalidConfig, cfg.Prefix)
+		return cfg, configErrorf("BrokerConfig.Prefix", "%q has white space", cfg.Prefix)
 	}
 	return cfg, nil
 }
 
-// ErrBrokerClosed is returned by a Broker's methods after Close.
-var ErrBrokerClosed = errors.New("amqp: broker closed")
+// ErrBrokerClosed is ErrClosed: a Broker's methods return it after Close.
+//
+// Deprecated: use ErrClosed, the name every Nova package gives its closed
+// error.
+var ErrBrokerClosed = ErrClosed
 
 // Broker is a bus.Broker on RabbitMQ: pass it as bus.Config.Broker and the
 // bus's topics, partitions, ordering keys, consumer groups, delivery modes,
@@ -416,7 +418,7 @@ func (b *Broker) subQueue(topic, name string, index int) string {
 // events it publishes are routed to the partition's queues by index.
 func (b *Broker) OpenPartition(topic string, index, capacity int) (bus.Partition, error) {
 	if topic == "" || index < 0 {
-		return nil, fmt.Errorf("%w: topic %q, partition %d", ErrInvalidConfig, topic, index)
+		return nil, configErrorf("BrokerConfig", "topic %q, partition %d", topic, index)
 	}
 	if capacity <= 0 {
 		capacity = bus.DefaultBufferSize
@@ -424,7 +426,7 @@ func (b *Broker) OpenPartition(topic string, index, capacity int) (bus.Partition
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return nil, ErrBrokerClosed
+		return nil, ErrClosed
 	}
 	b.partitions[topic] = max(b.partitions[topic], index+1)
 	b.mu.Unlock()
@@ -437,7 +439,7 @@ func (b *Broker) OpenPartition(topic string, index, capacity int) (bus.Partition
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return nil, ErrBrokerClosed
+		return nil, ErrClosed
 	}
 	b.parts = append(b.parts, p)
 	return p, nil
@@ -477,7 +479,7 @@ func (b *Broker) joinGroup(topic, group string) (*member, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return nil, ErrBrokerClosed
+		return nil, ErrClosed
 	}
 	key := topic + "\x00" + group
 	if m := b.members[key]; m != nil && !m.isStopping() {
@@ -508,7 +510,7 @@ func (b *Broker) leftGroup(m *member) {
 // first.
 func (b *Broker) DeleteGroup(ctx context.Context, topic, group string) error {
 	if topic == "" || group == "" {
-		return fmt.Errorf("%w: empty topic or group", ErrInvalidConfig)
+		return configErrorf("BrokerConfig", "empty topic or group")
 	}
 	var queues []string
 	for i := 0; i < bus.MaxPartitions; i++ {

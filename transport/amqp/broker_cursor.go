@@ -2,7 +2,6 @@ package amqp
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -74,7 +73,7 @@ func newCursor(p *partition, name string, notify func(bus.Message)) (*cursor, er
 	var q Queue
 	if group, ok := strings.CutPrefix(name, "group:"); ok {
 		if group == "" {
-			return nil, fmt.Errorf("%w: empty group name", ErrInvalidConfig)
+			return nil, configErrorf("SubscribeGroup", "empty group name")
 		}
 		c.queue = b.GroupQueue(p.topic, group, p.index)
 		q = Queue{Name: c.queue, Type: Quorum, Args: Table{"x-single-active-consumer": true}}

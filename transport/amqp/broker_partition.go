@@ -101,7 +101,7 @@ func (p *partition) send(ctx context.Context, m bus.Message, wait bool) (uint64,
 	for {
 		if p.closed {
 			p.mu.Unlock()
-			return 0, 0, nil, bus.ErrBusClosed
+			return 0, 0, nil, bus.ErrClosed
 		}
 		if p.next-p.low < uint64(p.capacity) {
 			break
@@ -175,7 +175,7 @@ func (p *partition) confirmed(a uint64, consumers int, err error) (int, error) {
 		return 0, nil
 	case errors.Is(err, ErrClosed):
 		p.abandon(a)
-		return 0, bus.ErrBusClosed
+		return 0, bus.ErrClosed
 	case errors.Is(err, ErrBufferFull):
 		p.abandon(a)
 		return 0, bus.ErrBufferFull

@@ -24,7 +24,7 @@ func newCompressor(level int) (*compressor, error) {
 		level = gzip.DefaultCompression
 	}
 	if _, err := gzip.NewWriterLevel(io.Discard, level); err != nil {
-		return nil, fmt.Errorf("%w: compression level %d", ErrInvalidConfig, level)
+		return nil, configErrorf("CompressionLevel", "compression level %d", level)
 	}
 	return &compressor{level: level}, nil
 }

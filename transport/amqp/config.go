@@ -2,13 +2,13 @@ package amqp
 
 import (
 	"crypto/tls"
-	"fmt"
 	"log/slog"
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/novaevents/nova/shared"
+	"github.com/novaevents/nova/workerpool"
 )
 
 // Defaults used when a config field is left at its zero value.
@@ -173,18 +173,18 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	switch {
 	case c.MaxBorrowedChannels < 0 || c.MaxBorrowedChannels > maxChannelPoolSize:
-		return c, fmt.Errorf("%w: MaxBorrowedChannels %d (1 to %d)", ErrInvalidConfig, c.MaxBorrowedChannels, maxChannelPoolSize)
+		return c, configErrorf("Config.MaxBorrowedChannels", "%d (1 to %d)", c.MaxBorrowedChannels, maxChannelPoolSize)
 	case c.DialTimeout < 0, c.Heartbeat < 0, c.HealthCheckInterval < 0, c.BorrowTimeout < 0:
-		return c, fmt.Errorf("%w: negative duration", ErrInvalidConfig)
+		return c, configErrorf("Config", "negative duration")
 	case c.MinConnections < 0 || c.MaxConnections < 1 || c.MinConnections > c.MaxConnections:
-		return c, fmt.Errorf("%w: MinConnections %d, MaxConnections %d", ErrInvalidConfig, c.MinConnections, c.MaxConnections)
+		return c, configErrorf("Config.MinConnections", "%d, MaxConnections %d", c.MinConnections, c.MaxConnections)
 	case c.MaxConnections > maxConnections:
-		return c, fmt.Errorf("%w: MaxConnections %d above %d", ErrInvalidConfig, c.MaxConnections, maxConnections)
+		return c, configErrorf("Config.MaxConnections", "%d above %d", c.MaxConnections, maxConnections)
 	case c.ChannelPoolSize < 0, c.StateBufferSize < 0:
-		return c, fmt.Errorf("%w: negative pool or buffer size", ErrInvalidConfig)
+		return c, configErrorf("Config", "negative pool or buffer size")
 	case c.ChannelPoolSize > maxChannelPoolSize, c.StateBufferSize > maxStateBufferSize:
-		return c, fmt.Errorf("%w: ChannelPoolSize %d (at most %d), StateBufferSize %d (at most %d)",
-			ErrInvalidConfig, c.ChannelPoolSize, maxChannelPoolSize, c.StateBufferSize, maxStateBufferSize)
+		return c, configErrorf("Config.ChannelPoolSize", "%d (at most %d), StateBufferSize %d (at most %d)",
+			c.ChannelPoolSize, maxChannelPoolSize, c.StateBufferSize, maxStateBufferSize)
 	}
 	if err := c.Reconnect.validate(); err != nil {
 		return c, err
@@ -200,28 +200,27 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// OverflowPolicy says what PublishAsync does when the publisher's queue is
-// full.
-type OverflowPolicy uint8
+// Overflow says what PublishAsync does when the publisher's queue is full.
+// It is workerpool.Overflow, the one overflow vocabulary of Nova's
+// packages. A Publisher takes workerpool.Block (the default: wait for room,
+// bounded by the caller's context and PublishTimeout) and
+// workerpool.RejectNew (fail the publish at once with ErrBufferFull and
+// count it as dropped); NewPublisher refuses the others with a
+// *ConfigError.
+type Overflow = workerpool.Overflow
 
-const (
-	// Block waits for room, bounded by the caller's context and
-	// PublishTimeout. It is the default.
-	Block OverflowPolicy = iota
-	// RejectNew fails the publish at once with ErrBufferFull and counts it
-	// as dropped.
-	RejectNew
+// OverflowPolicy is Overflow.
+//
+// Deprecated: use Overflow (workerpool.Overflow).
+type OverflowPolicy = Overflow
+
+// The overflow policies' names before Nova had one vocabulary.
+var (
+	// Deprecated: use workerpool.Block.
+	Block = workerpool.Block
+	// Deprecated: use workerpool.RejectNew.
+	RejectNew = workerpool.RejectNew
 )
-
-func (o OverflowPolicy) String() string {
-	switch o {
-	case Block:
-		return "block"
-	case RejectNew:
-		return "reject-new"
-	}
-	return fmt.Sprintf("OverflowPolicy(%d)", uint8(o))
-}
 
 // PublisherConfig configures a Publisher. The zero value works.
 type PublisherConfig struct {
@@ -238,8 +237,9 @@ type PublisherConfig struct {
 	// QueueSize bounds the publishes accepted but not yet taken by a worker.
 	// Default WorkerCount × MaxInFlight, at most 1<<20 (1,048,576).
 	QueueSize int
-	// Overflow is what happens when the queue is full. Default Block.
-	Overflow OverflowPolicy
+	// Overflow is what happens when the queue is full: workerpool.Block
+	// (the default) or workerpool.RejectNew.
+	Overflow Overflow
 	// PublishTimeout bounds a publish from the call to its confirm, retries
 	// and reconnections included; when it passes the receipt fails with
 	// ErrPublishTimeout. Default 30s.
@@ -354,10 +354,10 @@ func (c Config) addresses() []string {
 // whose scheme is not amqp or amqps.
 func validateURL(raw string) error {
 	if raw == "" {
-		return fmt.Errorf("%w: empty broker URL", ErrInvalidConfig)
+		return configErrorf("Config", "empty broker URL")
 	}
 	if _, err := amqp091.ParseURI(raw); err != nil {
-		return fmt.Errorf("%w: broker URL %s: %v", ErrInvalidConfig, redact(raw), err)
+		return configErrorf("Config", "broker URL %s: %v", redact(raw), err)
 	}
 	return nil
 }

@@ -97,7 +97,7 @@ func (c *Client) NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 
 func (cfg ConsumerConfig) withDefaults() (ConsumerConfig, error) {
 	if cfg.Queue == "" {
-		return cfg, fmt.Errorf("%w: consumer needs a queue", ErrInvalidConfig)
+		return cfg, configErrorf("ConsumerConfig", "consumer needs a queue")
 	}
 	if cfg.Name == "" {
 		cfg.Name = "amqp.consumer"
@@ -106,7 +106,7 @@ func (cfg ConsumerConfig) withDefaults() (ConsumerConfig, error) {
 		cfg.MaxConcurrentHandlers = DefaultMaxConcurrency
 	}
 	if cfg.MaxConcurrentHandlers > maxHandlers {
-		return cfg, fmt.Errorf("%w: MaxConcurrentHandlers %d above %d", ErrInvalidConfig, cfg.MaxConcurrentHandlers, maxHandlers)
+		return cfg, configErrorf("ConsumerConfig.MaxConcurrentHandlers", "%d above %d", cfg.MaxConcurrentHandlers, maxHandlers)
 	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = DefaultBatchSize
@@ -115,7 +115,7 @@ func (cfg ConsumerConfig) withDefaults() (ConsumerConfig, error) {
 		cfg.BatchTimeout = DefaultBatchTimeout
 	}
 	if cfg.BatchSize < 0 || cfg.BatchSize > maxHandlers || cfg.BatchTimeout < 0 {
-		return cfg, fmt.Errorf("%w: BatchSize %d (1 to %d), BatchTimeout %v", ErrInvalidConfig, cfg.BatchSize, maxHandlers, cfg.BatchTimeout)
+		return cfg, configErrorf("ConsumerConfig.BatchSize", "%d (1 to %d), BatchTimeout %v", cfg.BatchSize, maxHandlers, cfg.BatchTimeout)
 	}
 	if cfg.HandlerTimeout == 0 {
 		cfg.HandlerTimeout = DefaultHandlerTimeout
@@ -137,13 +137,13 @@ func (cfg ConsumerConfig) withDefaults() (ConsumerConfig, error) {
 	}
 	switch {
 	case cfg.MaxConcurrentHandlers < 0, cfg.Prefetch < 0, cfg.MaxDecompressedSize < 0:
-		return cfg, fmt.Errorf("%w: negative consumer size", ErrInvalidConfig)
+		return cfg, configErrorf("ConsumerConfig", "negative consumer size")
 	case cfg.Prefetch > 65535:
-		return cfg, fmt.Errorf("%w: Prefetch %d above 65535", ErrInvalidConfig, cfg.Prefetch)
+		return cfg, configErrorf("ConsumerConfig.Prefetch", "%d above 65535", cfg.Prefetch)
 	case cfg.RetryDelay < 0, cfg.MaxRetryDelay < cfg.RetryDelay:
-		return cfg, fmt.Errorf("%w: retry delays %v, max %v", ErrInvalidConfig, cfg.RetryDelay, cfg.MaxRetryDelay)
+		return cfg, configErrorf("ConsumerConfig", "retry delays %v, max %v", cfg.RetryDelay, cfg.MaxRetryDelay)
 	case cfg.MaxRetryDelay > maxRetryDelay:
-		return cfg, fmt.Errorf("%w: MaxRetryDelay %v above %v", ErrInvalidConfig, cfg.MaxRetryDelay, maxRetryDelay)
+		return cfg, configErrorf("ConsumerConfig.MaxRetryDelay", "%v above %v", cfg.MaxRetryDelay, maxRetryDelay)
 	}
 	if cfg.MaxRetries < 0 {
 		cfg.MaxRetries = 0

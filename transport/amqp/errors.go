@@ -10,12 +10,13 @@ import (
 // Errors returned by this package. Typed errors below match them with
 // errors.Is.
 var (
-	// ErrClosed is returned by a Client, Publisher or Consumer that has been
-	// closed or stopped, and resolves the receipts still pending when a
+	// ErrClosed is returned by a Client, Publisher, Consumer or Broker that
+	// has been closed or stopped, and resolves the receipts still pending when a
 	// Publisher's Close gives up.
 	ErrClosed = errors.New("amqp: closed")
-	// ErrInvalidConfig reports a config value that makes no sense.
-	ErrInvalidConfig = errors.New("amqp: invalid config")
+	// ErrInvalidConfig is matched by the *ConfigError of a config value
+	// that makes no sense. It is shared.ErrInvalidConfig.
+	ErrInvalidConfig = shared.ErrInvalidConfig
 	// ErrBufferFull is shared.ErrBufferFull: the publisher's queue is full
 	// and its overflow policy is RejectNew.
 	ErrBufferFull = shared.ErrBufferFull
@@ -120,3 +121,12 @@ func (e *MalformedError) Is(target error) bool { return target == ErrMalformed }
 
 // Unwrap returns the decoder's error.
 func (e *MalformedError) Unwrap() error { return e.Err }
+
+// ConfigError says which setting Dial, NewPublisher, NewConsumer or
+// NewBroker refused, and why: it is shared.ConfigError, the one shape every
+// Nova package refuses a setting in. It matches ErrInvalidConfig.
+type ConfigError = shared.ConfigError
+
+func configErrorf(field, format string, args ...any) *ConfigError {
+	return shared.NewConfigError("amqp", field, fmt.Sprintf(format, args...))
+}

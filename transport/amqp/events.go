@@ -144,9 +144,9 @@ func (ee EventEncoding) withDefaults() EventEncoding {
 func (ee EventEncoding) Validate() error {
 	switch {
 	case ee.Mode > Structured:
-		return fmt.Errorf("%w: unknown event mode %v", ErrInvalidConfig, ee.Mode)
+		return configErrorf("EventEncoding", "unknown event mode %v", ee.Mode)
 	case ee.Prefix != "" && ee.Prefix != PrefixUnderscore && ee.Prefix != PrefixColon:
-		return fmt.Errorf("%w: event header prefix %q (want %q or %q)", ErrInvalidConfig, ee.Prefix, PrefixUnderscore, PrefixColon)
+		return configErrorf("EventEncoding", "event header prefix %q (want %q or %q)", ee.Prefix, PrefixUnderscore, PrefixColon)
 	}
 	return nil
 }

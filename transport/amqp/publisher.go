@@ -11,6 +11,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/novaevents/nova/shared"
+	"github.com/novaevents/nova/workerpool"
 )
 
 // headerPublishSeq marks mandatory messages so that a message the broker
@@ -144,8 +145,8 @@ func (cfg PublisherConfig) withDefaults() (PublisherConfig, error) {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}
 	if cfg.WorkerCount > maxWorkerCount || cfg.MaxInFlight > maxInFlight || cfg.QueueSize > maxQueueSize {
-		return cfg, fmt.Errorf("%w: WorkerCount %d (at most %d), MaxInFlight %d (at most %d), QueueSize %d (at most %d)",
-			ErrInvalidConfig, cfg.WorkerCount, maxWorkerCount, cfg.MaxInFlight, maxInFlight, cfg.QueueSize, maxQueueSize)
+		return cfg, configErrorf("PublisherConfig.WorkerCount", "%d (at most %d), MaxInFlight %d (at most %d), QueueSize %d (at most %d)",
+			cfg.WorkerCount, maxWorkerCount, cfg.MaxInFlight, maxInFlight, cfg.QueueSize, maxQueueSize)
 	}
 	if cfg.QueueSize == 0 {
 		cfg.QueueSize = min(cfg.WorkerCount*cfg.MaxInFlight, maxQueueSize)
@@ -159,11 +160,11 @@ func (cfg PublisherConfig) withDefaults() (PublisherConfig, error) {
 	cfg.Retry.Backoff = cfg.Retry.Backoff.withDefaults(DefaultRetryInitial, DefaultRetryMax)
 	switch {
 	case cfg.WorkerCount < 0, cfg.MaxInFlight < 0, cfg.QueueSize < 0, cfg.Retry.MaxAttempts < 0:
-		return cfg, fmt.Errorf("%w: negative publisher size or attempts", ErrInvalidConfig)
+		return cfg, configErrorf("PublisherConfig", "negative publisher size or attempts")
 	case cfg.PublishTimeout < 0, cfg.CompressAbove < 0:
-		return cfg, fmt.Errorf("%w: negative PublishTimeout or CompressAbove", ErrInvalidConfig)
-	case cfg.Overflow > RejectNew:
-		return cfg, fmt.Errorf("%w: unknown overflow policy %v", ErrInvalidConfig, cfg.Overflow)
+		return cfg, configErrorf("PublisherConfig", "negative PublishTimeout or CompressAbove")
+	case cfg.Overflow != workerpool.Block && cfg.Overflow != workerpool.RejectNew:
+		return cfg, configErrorf("PublisherConfig.Overflow", "%v: a Publisher takes workerpool.Block or workerpool.RejectNew", cfg.Overflow)
 	}
 	if err := cfg.Events.Validate(); err != nil {
 		return cfg, err
@@ -229,7 +230,7 @@ func (p *Publisher) enqueue(ctx context.Context, req *request) error {
 		return nil
 	default:
 	}
-	if p.cfg.Overflow == RejectNew {
+	if p.cfg.Overflow == workerpool.RejectNew {
 		p.stats.dropped.Add(1)
 		p.metrics.EventDropped(p.cfg.Name, "buffer_full")
 		return ErrBufferFull

@@ -99,24 +99,24 @@ type Topology struct {
 func (t Topology) validate() error {
 	for _, e := range t.Exchanges {
 		if e.Name == "" {
-			return fmt.Errorf("%w: exchange with an empty name", ErrInvalidConfig)
+			return configErrorf("Topology", "exchange with an empty name")
 		}
 	}
 	for _, q := range t.Queues {
 		switch {
 		case q.Name == "":
-			return fmt.Errorf("%w: queue with an empty name (server-named queues are not re-declarable)", ErrInvalidConfig)
+			return configErrorf("Topology", "queue with an empty name (server-named queues are not re-declarable)")
 		case q.Type == Quorum && (q.Transient || q.Exclusive || q.AutoDelete):
-			return fmt.Errorf("%w: quorum queue %q must be durable, not exclusive, not auto-delete", ErrInvalidConfig, q.Name)
+			return configErrorf("Topology", "quorum queue %q must be durable, not exclusive, not auto-delete", q.Name)
 		case q.Type > Quorum:
-			return fmt.Errorf("%w: queue %q has unknown type %v", ErrInvalidConfig, q.Name, q.Type)
+			return configErrorf("Topology", "queue %q has unknown type %v", q.Name, q.Type)
 		case q.MaxLength < 0 || q.DeliveryLimit < 0 || q.MessageTTL < 0:
-			return fmt.Errorf("%w: queue %q has a negative limit", ErrInvalidConfig, q.Name)
+			return configErrorf("Topology", "queue %q has a negative limit", q.Name)
 		}
 	}
 	for _, b := range t.Bindings {
 		if b.Queue == "" || b.Exchange == "" {
-			return fmt.Errorf("%w: binding needs a queue and an exchange", ErrInvalidConfig)
+			return configErrorf("Topology", "binding needs a queue and an exchange")
 		}
 	}
 	return nil

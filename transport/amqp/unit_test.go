@@ -191,8 +191,7 @@ func TestEnumsHaveNames(t *testing.T) {
 		amqp.StateClosed: "closed", amqp.State(9): "State(9)",
 		amqp.DecideByError: "decide-by-error", amqp.Ack: "ack", amqp.NackRequeue: "nack-requeue", amqp.Reject: "reject",
 		amqp.AckDecision(9): "AckDecision(9)",
-		amqp.Block:          "block", amqp.RejectNew: "reject-new", amqp.OverflowPolicy(9): "OverflowPolicy(9)",
-		amqp.Classic: "classic", amqp.Quorum: "quorum", amqp.QueueType(9): "QueueType(9)",
+		amqp.Classic:        "classic", amqp.Quorum: "quorum", amqp.QueueType(9): "QueueType(9)",
 	} {
 		if got := v.String(); got != want {
 			t.Errorf("%#v.String() = %q, want %q", v, got, want)
