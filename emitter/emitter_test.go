@@ -136,10 +136,14 @@ func TestBadInputIsRefusedWithCheckableErrors(t *testing.T) {
 	}
 	t.Run("bad subscriptions", func(t *testing.T) {
 		for name, sub := range map[string]func() (shared.Subscription, error){
-			"nil listener":     func() (shared.Subscription, error) { return em.SubscribeE("a.b", nil) },
-			"empty listener":   func() (shared.Subscription, error) { return em.SubscribeE("a.b", shared.NewBaseListener("", nil)) },
-			"bad pattern":      func() (shared.Subscription, error) { return em.SubscribeE("a.>.b", shared.NewBaseListener("l", func(shared.Event) error { return nil })) },
-			"empty event type": func() (shared.Subscription, error) { return em.SubscribeE("", shared.NewBaseListener("l", func(shared.Event) error { return nil })) },
+			"nil listener":   func() (shared.Subscription, error) { return em.SubscribeE("a.b", nil) },
+			"empty listener": func() (shared.Subscription, error) { return em.SubscribeE("a.b", shared.NewBaseListener("", nil)) },
+			"bad pattern": func() (shared.Subscription, error) {
+				return em.SubscribeE("a.>.b", shared.NewBaseListener("l", func(shared.Event) error { return nil }))
+			},
+			"empty event type": func() (shared.Subscription, error) {
+				return em.SubscribeE("", shared.NewBaseListener("l", func(shared.Event) error { return nil }))
+			},
 			// Emit skips scanning a type that an exact subscription names, so
 			// such a subscription must not name a type Validate refuses.
 			"exact type with an empty token": func() (shared.Subscription, error) {
