@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Event is a fact that happened: an ID unique within its source, a type in
@@ -196,9 +198,16 @@ func validateType(t string) error {
 	}
 	// The common case, a type without wildcards or empty tokens, costs one
 	// table load per byte; only '.', '*' and '>' take the slow path.
-	prevDot := true
+	prevDot, text := true, false
 	for i := 0; i < len(t); i++ {
 		if typeByte[t[i]] {
+			if t[i] >= utf8.RuneSelf || t[i] == 0 {
+				if !text && !TextOK(t) { // checked once, at the first such byte
+					return typeError(t)
+				}
+				text, prevDot = true, false
+				continue
+			}
 			if t[i] != '.' || prevDot {
 				return typeError(t)
 			}
@@ -213,11 +222,33 @@ func validateType(t string) error {
 	return nil
 }
 
-// typeByte marks the bytes validateType looks at twice.
-var typeByte = [256]bool{'.': true, '*': true, '>': true}
+// typeByte marks the bytes validateType looks at twice: the separators and
+// wildcards, NUL, and the bytes of multi-byte UTF-8 sequences.
+var typeByte = func() (t [256]bool) {
+	t['.'], t['*'], t['>'], t[0] = true, true, true, true
+	for b := utf8.RuneSelf; b < 256; b++ {
+		t[b] = true
+	}
+	return t
+}()
+
+// TextOK reports whether s is valid UTF-8 without a NUL byte: text that
+// every store and wire format keeps as it is. ASCII costs one comparison
+// per byte.
+func TextOK(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == 0 || c >= utf8.RuneSelf {
+			return strings.IndexByte(s[i:], 0) < 0 && utf8.ValidString(s[i:])
+		}
+	}
+	return true
+}
 
 // typeError describes what is wrong with an invalid type t.
 func typeError(t string) error {
+	if !TextOK(t) {
+		return &ValidationError{Field: "type", Reason: fmt.Sprintf("event type %q is not valid UTF-8 or holds a NUL byte", t)}
+	}
 	tokenStart := true // at the start of a token: a '.' here ends an empty one
 	for i := 0; i < len(t); i++ {
 		switch t[i] {

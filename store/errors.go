@@ -19,6 +19,12 @@ var (
 	// ErrInvalidArgument is returned for a negative version or position
 	// other than the named constants, or a nil callback.
 	ErrInvalidArgument = errors.New("store: invalid argument")
+	// ErrInvalidText is matched by the error of an append (or a read) whose
+	// stream ID, or whose events' ID, type or metadata, is not valid UTF-8
+	// or holds a NUL byte: text that no store keeps as it is. Every store
+	// refuses it the same way, before writing anything. It is permanent
+	// (shared.IsPermanent): the same call fails the same way every time.
+	ErrInvalidText = shared.Permanent(errors.New("store: text is not valid UTF-8 or holds a NUL byte"))
 	// ErrStreamNotFound is returned by GetStreamInfo for an unknown stream.
 	ErrStreamNotFound = errors.New("store: stream not found")
 	// ErrConcurrencyConflict is matched by every *ConcurrencyError.

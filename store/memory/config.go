@@ -1,6 +1,10 @@
 package memory
 
-import "time"
+import (
+	"time"
+
+	"github.com/novaevents/nova/shared"
+)
 
 // Defaults of Config: a zero Config keeps every event forever, in as many
 // streams as are created.
@@ -28,9 +32,9 @@ const (
 	minRetentionTick  = time.Millisecond
 )
 
-// Config configures a Store. Its zero value works. New never fails: a
-// negative value, which has no meaning for any field, is treated as zero
-// (the default), and Store.Config reports the values in force.
+// Config configures a Store. Its zero value works. A negative value has no
+// meaning for any field: Validate refuses it with a *ConfigError, and a
+// Store made from such a Config returns that error from every method.
 type Config struct {
 	// MaxEventsPerStream caps the events a stream keeps. An append that would
 	// pass it is refused with a *store.LimitError matching store.ErrStreamFull
@@ -57,7 +61,24 @@ type Config struct {
 	RetentionCount int64
 }
 
-// withDefaults returns c with negative values replaced by the defaults.
+// Validate reports the first negative field of c as a *ConfigError
+// (matching ErrInvalidConfig).
+func (c Config) Validate() error {
+	bad := func(field string) error { return shared.NewConfigError("memory", "Config."+field, "negative") }
+	switch {
+	case c.MaxEventsPerStream < 0:
+		return bad("MaxEventsPerStream")
+	case c.MaxStreams < 0:
+		return bad("MaxStreams")
+	case c.RetentionDuration < 0:
+		return bad("RetentionDuration")
+	case c.RetentionCount < 0:
+		return bad("RetentionCount")
+	}
+	return nil
+}
+
+// withDefaults returns c with the defaults filled in.
 func (c Config) withDefaults() Config {
 	if c.MaxEventsPerStream < 0 {
 		c.MaxEventsPerStream = DefaultMaxEventsPerStream

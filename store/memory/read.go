@@ -14,6 +14,9 @@ import (
 // Read returns up to limit records of streamID from version from (see
 // store.EventStore). It costs O(limit), however long the stream.
 func (s *Store) Read(ctx context.Context, streamID string, from int64, limit int) ([]store.Record, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
 	if err := checkRead(ctx, from); err != nil {
 		return nil, err
 	}
@@ -64,6 +67,9 @@ func (s *Store) readStreamLocked(buf []store.Record, st *stream, from int64, lim
 // positions from position from, and a *store.TrimmedError at the first
 // position retention removed (see store.EventStore). It costs O(limit).
 func (s *Store) ReadAll(ctx context.Context, from int64, limit int) ([]store.Record, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
 	if err := checkRead(ctx, from); err != nil {
 		return nil, err
 	}
@@ -121,6 +127,9 @@ func (s *Store) scanLocked(buf []store.Record, from, stop, end int64, limit int)
 // ReadTimeRange returns up to limit records stored in [start, end) (see
 // store.EventStore). The start is found by binary search.
 func (s *Store) ReadTimeRange(ctx context.Context, start, end time.Time, limit int) ([]store.Record, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -139,6 +148,9 @@ func (s *Store) ReadTimeRange(ctx context.Context, start, end time.Time, limit i
 // starts and are still kept when it reaches them (see store.EventStore). The lock is not held while fn runs, so fn
 // may use the store; records are fetched in batches.
 func (s *Store) Replay(ctx context.Context, start, end time.Time, fn func(store.Record) error) error {
+	if err := s.ready(); err != nil {
+		return err
+	}
 	if fn == nil {
 		return fmt.Errorf("%w: nil replay function", store.ErrInvalidArgument)
 	}
@@ -184,6 +196,9 @@ func (s *Store) Replay(ctx context.Context, start, end time.Time, fn func(store.
 
 // GetStreams describes every stream, sorted by ID.
 func (s *Store) GetStreams(ctx context.Context) ([]store.StreamInfo, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -203,6 +218,9 @@ func (s *Store) GetStreams(ctx context.Context) ([]store.StreamInfo, error) {
 
 // GetStreamInfo describes one stream.
 func (s *Store) GetStreamInfo(ctx context.Context, streamID string) (store.StreamInfo, error) {
+	if err := s.ready(); err != nil {
+		return store.StreamInfo{}, err
+	}
 	if err := ctx.Err(); err != nil {
 		return store.StreamInfo{}, err
 	}

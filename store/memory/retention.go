@@ -50,6 +50,9 @@ func (s *Store) expire(now int64) time.Duration {
 // TrimBefore removes the events stored before t, in every stream, and
 // returns how many it removed (see store.Trimmer).
 func (s *Store) TrimBefore(ctx context.Context, t time.Time) (int64, error) {
+	if err := s.ready(); err != nil {
+		return 0, err
+	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -68,6 +71,9 @@ func (s *Store) TrimBefore(ctx context.Context, t time.Time) (int64, error) {
 // TrimStream removes the events of streamID below version before (see
 // store.Trimmer). An unknown stream has nothing to trim.
 func (s *Store) TrimStream(ctx context.Context, streamID string, before int64) (int64, error) {
+	if err := s.ready(); err != nil {
+		return 0, err
+	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}

@@ -11,7 +11,9 @@ import (
 	"github.com/novaevents/nova/store"
 )
 
-// Store is the in-memory event store. It is safe for concurrent use.
+// Store is the in-memory event store. It is safe for concurrent use. Make
+// it with New: the zero Store is not usable, and its methods say so
+// (ErrNotInitialized; Stats is zero) rather than panic.
 //
 // Costs: an append is O(1) amortised: one clock read, one lock, one map
 // lookup (skipped when the stream is the previous append's), and writes
@@ -21,6 +23,7 @@ import (
 // holds one mutex for as long as it copies records (a subscription copies at
 // most 128 at a time), never while it waits or runs a callback.
 type Store struct {
+	bad error // New refused its Config: nothing else is set
 	cfg Config
 	// StoredAt is read from the monotonic clock, anchored to the wall clock
 	// at New: it costs one clock read instead of two, and never steps back.
@@ -78,6 +81,9 @@ var (
 // only when cfg.RetentionDuration is set; Close stops it. New never fails: see
 // Config for how out-of-range values are read.
 func New(cfg Config) *Store {
+	if err := cfg.Validate(); err != nil {
+		return &Store{bad: err}
+	}
 	now := time.Now()
 	s := &Store{
 		cfg:       cfg.withDefaults(),
@@ -94,18 +100,36 @@ func New(cfg Config) *Store {
 	return s
 }
 
+// ready returns the error of a Store that New did not make (the zero Store:
+// ErrNotInitialized) or made from a Config it refused (a *ConfigError).
+func (s *Store) ready() error {
+	if s.streams != nil {
+		return nil
+	}
+	if s.bad != nil {
+		return s.bad
+	}
+	return ErrNotInitialized
+}
+
 // Config returns the configuration in force, defaults filled in.
 func (s *Store) Config() Config { return s.cfg }
 
 // Append adds events to the end of streamID (see store.EventStore). ctx is
 // checked on entry: an in-memory append never waits on anything else.
 func (s *Store) Append(ctx context.Context, streamID string, events ...shared.Event) error {
+	if err := s.ready(); err != nil {
+		return err
+	}
 	return s.append(ctx, streamID, store.AnyVersion, events)
 }
 
 // AppendExpected appends only if streamID is at expectedVersion (see
 // store.EventStore).
 func (s *Store) AppendExpected(ctx context.Context, streamID string, expectedVersion int64, events ...shared.Event) error {
+	if err := s.ready(); err != nil {
+		return err
+	}
 	if err := store.CheckExpected(expectedVersion); err != nil {
 		s.rejected.Add(1)
 		return err
@@ -216,6 +240,9 @@ func (s *Store) now() int64 { return s.epochWall + int64(time.Since(s.epoch)) }
 // store.ErrClosed. The events are not copied anywhere: an in-memory store
 // forgets them with its last reference. Closing twice returns nil.
 func (s *Store) Close() error {
+	if err := s.ready(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -233,6 +260,9 @@ func (s *Store) Close() error {
 
 // Stats returns a copy of the store's counters; every field is filled.
 func (s *Store) Stats() store.Stats {
+	if s.ready() != nil {
+		return store.Stats{}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return store.Stats{
@@ -269,5 +299,5 @@ func checkEventsButTypes(events []shared.Event) error {
 			return store.CheckEvents(events)
 		}
 	}
-	return nil
+	return store.CheckEventText(events)
 }

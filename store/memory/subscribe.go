@@ -18,6 +18,9 @@ import (
 // from the log when it gets to them, unless retention removed them first,
 // which Next reports as a *store.TrimmedError.
 func (s *Store) Subscribe(ctx context.Context, streamID string, from int64) (store.Subscription, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
 	if err := checkRead(ctx, from); err != nil {
 		return nil, err
 	}

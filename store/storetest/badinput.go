@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -63,6 +64,33 @@ func (s *suite) testBadInput(t *testing.T) {
 			return st.Replay(cancelled, time.Time{}, time.Time{}, func(store.Record) error { return nil })
 		}, context.Canceled},
 		{"a subscription with a cancelled context", func() error { _, err := st.Subscribe(cancelled, "s", store.FromStart); return err }, context.Canceled},
+	}
+	// Text that no store keeps as it is: refused by every store the same
+	// way, as a permanent error, before anything is written.
+	withMeta := func(k, v string) shared.Event {
+		return shared.NewBaseEventWithMetadata("m", "t", nil, map[string]string{k: v})
+	}
+	for name, call := range map[string]func() error{
+		"a NUL byte in a stream ID":         func() error { return st.Append(ctx, "s\x00", good) },
+		"invalid UTF-8 in a stream ID":      func() error { return st.Append(ctx, "s\xff", good) },
+		"a NUL byte in an event ID":         func() error { return st.Append(ctx, "s", shared.NewBaseEvent("id\x00", "t", nil)) },
+		"invalid UTF-8 in an event ID":      func() error { return st.Append(ctx, "s", shared.NewBaseEvent("id\xc3", "t", nil)) },
+		"a NUL byte in an event type":       func() error { return st.Append(ctx, "s", shared.NewBaseEvent("id", "t\x00", nil)) },
+		"invalid UTF-8 in an event type":    func() error { return st.Append(ctx, "s", shared.NewBaseEvent("id", "order.\xe2\x82", nil)) },
+		"a NUL byte in a metadata key":      func() error { return st.Append(ctx, "s", withMeta("k\x00", "v")) },
+		"invalid UTF-8 in a metadata value": func() error { return st.Append(ctx, "s", withMeta("k", "\xff")) },
+		"a read of a stream ID with a NUL":  func() error { _, err := st.Read(ctx, "s\x00", 0, 0); return err },
+		"AppendExpected with invalid UTF-8 ID": func() error {
+			return st.AppendExpected(ctx, "s", store.NoStream, shared.NewBaseEvent("\xff", "t", nil))
+		},
+	} {
+		cases = append(cases, badCall{name, func() error {
+			err := call()
+			if err != nil && !shared.IsPermanent(err) {
+				return fmt.Errorf("not permanent: %w", err)
+			}
+			return err
+		}, store.ErrInvalidText})
 	}
 	if tr, ok := st.(store.Trimmer); ok {
 		cases = append(cases, []badCall{
