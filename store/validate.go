@@ -54,7 +54,6 @@ func eventText(e shared.Event) error {
 	return nil
 }
 
-
 // CheckEvents validates every event of a batch (shared.Validate). The error
 // says which event is wrong and matches shared.ErrInvalidEvent.
 func CheckEvents(events []shared.Event) error {
