@@ -92,6 +92,7 @@ type counters struct {
 	listenerEr paddedCounter
 	mwErrors   paddedCounter
 	dropped    paddedCounter
+	canceled   paddedCounter
 	panics     paddedCounter
 	hookPanics paddedCounter
 }
@@ -279,6 +280,15 @@ func (e *Emitter) enqueue(ctx context.Context, ev shared.Event) error {
 			return ErrBufferFull
 		}
 		if err := e.waitPush(ctx, lane, it); err != nil {
+			if !errors.Is(err, ErrClosed) {
+				// The caller's ctx ended while it waited for room: counted
+				// as the bus counts DropPublishCanceled.
+				e.st.canceled.Add(1)
+				if m := e.cfg.Metrics; m != nil {
+					m.EventDropped(e.name, "emit_canceled")
+				}
+			}
+			e.reportEmitted(ev, err)
 			return err
 		}
 	}

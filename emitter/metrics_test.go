@@ -150,3 +150,42 @@ func TestAMetricsThatBindsGetsEachAttemptThroughItsReporter(t *testing.T) {
 		t.Errorf("%d attempts through the bound reporters and %d EventHandled calls, want 4 and 0: %q", attempts, handled, m.got())
 	}
 }
+
+func TestEmitAsyncThatGivesUpWaitingIsCounted(t *testing.T) {
+	var m metricsLog
+	pool := workerpool.New(1, 1)
+	defer pool.Close(context.Background())
+	em := newEmitter(t, emitter.Config{Name: "orders", WorkerPool: pool, BufferSize: 1, MaxConcurrency: 1, Metrics: &m})
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	em.Subscribe("order.created", shared.NewBaseListener("slow", func(shared.Event) error {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-release
+		return nil
+	}))
+	defer close(release)
+	ctx := context.Background()
+	if err := em.EmitAsync(ctx, ev("o-1", "order.created")); err != nil {
+		t.Fatal(err)
+	}
+	<-started // o-1 is being handled; the buffer is empty again
+	if err := em.EmitAsync(ctx, ev("o-2", "order.created")); err != nil {
+		t.Fatal(err) // fills the buffer of one
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- em.EmitAsync(cctx, ev("o-3", "order.created")) }()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("EmitAsync = %v, want context.Canceled", err)
+	}
+	if s := em.Stats(); s.CanceledEvents != 1 || s.DroppedEvents != 0 {
+		t.Errorf("Stats: %d canceled, %d dropped; want 1 and 0", s.CanceledEvents, s.DroppedEvents)
+	}
+	if !slices.Contains(m.got(), "dropped orders emit_canceled") {
+		t.Errorf("metrics %q lack the canceled emit", m.got())
+	}
+}

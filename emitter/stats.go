@@ -25,6 +25,10 @@ type Stats struct {
 	HookPanics uint64
 	// DroppedEvents counts EmitAsync calls refused with ErrBufferFull.
 	DroppedEvents uint64
+	// CanceledEvents counts EmitAsync calls that gave up waiting for room in
+	// a full buffer (OverflowBlock) because their ctx ended; each is also
+	// reported to Metrics as EventDropped "emit_canceled".
+	CanceledEvents uint64
 	// AsyncEvents counts events accepted by the async path.
 	AsyncEvents uint64
 	// AsyncProcessed counts async events whose dispatch has finished.
@@ -56,6 +60,7 @@ func (e *Emitter) Stats() Stats {
 		MiddlewareErrors: e.st.mwErrors.Load(),
 		HookPanics:       e.st.hookPanics.Load(),
 		DroppedEvents:    e.st.dropped.Load(),
+		CanceledEvents:   e.st.canceled.Load(),
 		AsyncEvents:      in,
 		AsyncProcessed:   done,
 		QueuedEvents:     q,
