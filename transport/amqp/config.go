@@ -333,7 +333,7 @@ type ConsumerConfig struct {
 	// larger is refused without inflating it. Each handler goroutine holds
 	// at most about twice this while inflating. Default 8 MiB.
 	MaxDecompressedSize int
-	// Events configures how HandleEvents decodes events.
+	// Events configures how StartEvents decodes deliveries into events.
 	Events EventEncoding
 	// Metrics receives EventHandled, EventRetried and EventDeadLettered
 	// reports. Default none.
