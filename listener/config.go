@@ -61,12 +61,27 @@ func (c ListenerConfig) withDefaults(id string) ListenerConfig {
 }
 
 func (c ListenerConfig) validate() error {
-	p := c.RetryPolicy
 	switch {
 	case c.Concurrency < 0:
 		return newConfigError("Concurrency", "negative")
 	case c.Timeout < 0:
 		return newConfigError("Timeout", "negative")
+	case c.DeadLetter.QueueSize < 0:
+		return newConfigError("DeadLetter.QueueSize", "negative")
+	case c.DeadLetter.Handler != nil && !c.DeadLetter.Enabled:
+		return newConfigError("DeadLetter.Handler", "set while DeadLetter.Enabled is false: it would never be called (set Enabled, or drop the Handler)")
+	}
+	if err := c.RetryPolicy.Validate(); err != nil {
+		return err
+	}
+	return c.Circuit.validate()
+}
+
+// Validate reports the first field of p that makes no sense (a negative
+// count or delay, a Multiplier below 1, an unknown Backoff or Jitter) as a
+// *ConfigError; zero fields mean their defaults.
+func (p RetryPolicy) Validate() error {
+	switch {
 	case p.MaxAttempts < 0:
 		return newConfigError("RetryPolicy.MaxAttempts", "negative")
 	case p.InitialDelay < 0:
@@ -79,12 +94,8 @@ func (c ListenerConfig) validate() error {
 		return newConfigError("RetryPolicy.Backoff", "unknown strategy "+p.Backoff.String())
 	case p.Jitter < JitterFull || p.Jitter > JitterNone:
 		return newConfigError("RetryPolicy.Jitter", "unknown mode "+p.Jitter.String())
-	case c.DeadLetter.QueueSize < 0:
-		return newConfigError("DeadLetter.QueueSize", "negative")
-	case c.DeadLetter.Handler != nil && !c.DeadLetter.Enabled:
-		return newConfigError("DeadLetter.Handler", "set while DeadLetter.Enabled is false: it would never be called (set Enabled, or drop the Handler)")
 	}
-	return c.Circuit.validate()
+	return nil
 }
 
 // ManagerConfig configures a Manager. Its zero value works.

@@ -24,7 +24,7 @@ func newBroker(t testing.TB, cfg amqp.BrokerConfig) (*amqp.Broker, *amqp.Client)
 	}
 	client, err := amqp.Dial(testCtx(t, 10*time.Second), amqp.Config{
 		URL: brokerURL(), Name: cfg.Prefix,
-		Reconnect: amqp.Backoff{Initial: 20 * time.Millisecond, Max: 500 * time.Millisecond},
+		Reconnect: amqp.ReconnectPolicy{InitialDelay: 20 * time.Millisecond, MaxDelay: 500 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatalf("Dial: %v", err)

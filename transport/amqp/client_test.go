@@ -113,7 +113,7 @@ func TestDialFailures(t *testing.T) {
 	t.Run("an unreachable broker fails when the context ends", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
-		_, err := amqp.Dial(ctx, amqp.Config{URL: "amqp://guest:guest@127.0.0.1:1/", Reconnect: amqp.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}})
+		_, err := amqp.Dial(ctx, amqp.Config{URL: "amqp://guest:guest@127.0.0.1:1/", Reconnect: amqp.ReconnectPolicy{InitialDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}})
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("got %v", err)
 		}

@@ -7,6 +7,7 @@ import (
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
+	"github.com/novaevents/nova/listener"
 	"github.com/novaevents/nova/shared"
 	"github.com/novaevents/nova/workerpool"
 )
@@ -114,7 +115,7 @@ type Config struct {
 
 	// Reconnect is the backoff between reconnection attempts (full jitter).
 	// Default 100ms doubling up to 10s.
-	Reconnect Backoff
+	Reconnect ReconnectPolicy
 
 	// Topology is declared on every pooled connection before it is used
 	// (exclusive queues on the first connection only), and again after
@@ -266,15 +267,14 @@ type PublisherConfig struct {
 	Logger *slog.Logger
 }
 
-// RetryPolicy is how often and how patiently a failed publish is retried.
-type RetryPolicy struct {
-	// MaxAttempts counts every try, the first one included. 1 disables
-	// retries. Default 5.
-	MaxAttempts int
-	// Backoff between attempts, with full jitter. Default 50ms doubling up
-	// to 2s.
-	Backoff Backoff
-}
+// RetryPolicy is how often and how patiently a failed publish is retried:
+// listener.RetryPolicy, Nova's one retry policy. A Publisher uses its
+// MaxAttempts (every try, the first one included; 1 disables retries;
+// default 5 here), InitialDelay (default 50ms), MaxDelay (default 2s),
+// Multiplier, Backoff and Jitter (full jitter by default). Its
+// RetryCondition and RetryableErrors are not consulted: a nack or a return
+// is always worth another try.
+type RetryPolicy = listener.RetryPolicy
 
 // ConsumerConfig configures a Consumer. Queue is required; everything else
 // has a default.

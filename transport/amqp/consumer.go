@@ -32,7 +32,7 @@ type Consumer struct {
 	cfg     ConsumerConfig
 	events  EventEncoding
 	metrics shared.Metrics
-	backoff Backoff // retry delays: the wait before retry n is backoff.Ceiling(n)
+	backoff ReconnectPolicy // retry delays: the wait before retry n is backoff.Ceiling(n)
 	dlq     string  // dead-letter queue when no exchange is configured
 
 	republishFailing atomic.Int64 // retry or dead-letter publishes failed in a row
@@ -84,7 +84,7 @@ func (c *Client) NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		cfg:     cfg,
 		events:  cfg.Events.withDefaults(),
 		metrics: cfg.Metrics,
-		backoff: Backoff{Initial: cfg.RetryDelay, Max: cfg.MaxRetryDelay, Factor: 2},
+		backoff: ReconnectPolicy{InitialDelay: cfg.RetryDelay, MaxDelay: cfg.MaxRetryDelay, Multiplier: 2},
 	}
 	if k.metrics == nil {
 		k.metrics = shared.NopMetrics{}

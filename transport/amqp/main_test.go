@@ -164,7 +164,7 @@ func newFixture(t testing.TB, opts ...fixtureOpt) *fixture {
 	name := uniqueName(t)
 	f := &fixture{name: name, exchange: name + ".x", queue: name + ".q"}
 	q := amqp.Queue{Name: f.queue}
-	cfg := amqp.Config{URL: brokerURL(), Name: name, Reconnect: amqp.Backoff{Initial: 20 * time.Millisecond, Max: 500 * time.Millisecond}}
+	cfg := amqp.Config{URL: brokerURL(), Name: name, Reconnect: amqp.ReconnectPolicy{InitialDelay: 20 * time.Millisecond, MaxDelay: 500 * time.Millisecond}}
 	for _, o := range opts {
 		o(&cfg, &q)
 	}

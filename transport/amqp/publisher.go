@@ -157,7 +157,12 @@ func (cfg PublisherConfig) withDefaults() (PublisherConfig, error) {
 	if cfg.Retry.MaxAttempts == 0 {
 		cfg.Retry.MaxAttempts = DefaultMaxAttempts
 	}
-	cfg.Retry.Backoff = cfg.Retry.Backoff.withDefaults(DefaultRetryInitial, DefaultRetryMax)
+	if cfg.Retry.InitialDelay == 0 {
+		cfg.Retry.InitialDelay = DefaultRetryInitial
+	}
+	if cfg.Retry.MaxDelay == 0 {
+		cfg.Retry.MaxDelay = max(DefaultRetryMax, cfg.Retry.InitialDelay)
+	}
 	switch {
 	case cfg.WorkerCount < 0, cfg.MaxInFlight < 0, cfg.QueueSize < 0, cfg.Retry.MaxAttempts < 0:
 		return cfg, configErrorf("PublisherConfig", "negative publisher size or attempts")
@@ -169,7 +174,10 @@ func (cfg PublisherConfig) withDefaults() (PublisherConfig, error) {
 	if err := cfg.Events.Validate(); err != nil {
 		return cfg, err
 	}
-	return cfg, cfg.Retry.Backoff.validate()
+	if err := cfg.Retry.Validate(); err != nil {
+		return cfg, configErrorf("PublisherConfig.Retry", "%v", err)
+	}
+	return cfg, nil
 }
 
 // Publish sends msg to exchange and returns once the broker confirmed it,

@@ -84,7 +84,7 @@ func TestPublisherReceiptsResolveUnderLoad(t *testing.T) {
 
 func TestPublisherUnroutableMandatoryFails(t *testing.T) {
 	f := newFixture(t)
-	p := f.publisher(t, amqp.PublisherConfig{Retry: amqp.RetryPolicy{MaxAttempts: 2, Backoff: amqp.Backoff{Initial: time.Millisecond}}})
+	p := f.publisher(t, amqp.PublisherConfig{Retry: amqp.RetryPolicy{MaxAttempts: 2, InitialDelay: time.Millisecond}})
 	ctx := testCtx(t, 20*time.Second)
 
 	t.Run("a mandatory message no queue receives fails with ErrUnroutable", func(t *testing.T) {
@@ -293,7 +293,7 @@ func TestPublisherRetriesNackedPublishes(t *testing.T) {
 	// the broker nack them.
 	f := newFixture(t, withQueue(func(q *amqp.Queue) { q.MaxLength, q.RejectPublishWhenFull = 1, true }))
 	ctx := testCtx(t, 20*time.Second)
-	p := f.publisher(t, amqp.PublisherConfig{Retry: amqp.RetryPolicy{MaxAttempts: 3, Backoff: amqp.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}}})
+	p := f.publisher(t, amqp.PublisherConfig{Retry: amqp.RetryPolicy{MaxAttempts: 3, InitialDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}})
 	if err := p.Publish(ctx, f.exchange, amqp.Message{RoutingKey: "k", Body: []byte("fills the queue")}); err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +309,7 @@ func TestPublisherRetriesNackedPublishes(t *testing.T) {
 		}
 	})
 	t.Run("a publish nacked once succeeds when a retry finds room", func(t *testing.T) {
-		slow := f.publisher(t, amqp.PublisherConfig{Retry: amqp.RetryPolicy{MaxAttempts: 3, Backoff: amqp.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}}})
+		slow := f.publisher(t, amqp.PublisherConfig{Retry: amqp.RetryPolicy{MaxAttempts: 3, InitialDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}})
 		retrying, drained := make(chan struct{}), make(chan struct{})
 		sends := 0
 		amqp.HoldSends(slow, func(<-chan struct{}) {

@@ -110,7 +110,7 @@ func (w *worker) publishLoop() {
 				}
 				failures++
 				lost = gen.lost
-				timer.Reset(w.p.cfg.Retry.Backoff.Jittered(failures))
+				timer.Reset(w.p.cfg.Retry.Delay(failures))
 				wake = timer.C
 			} else {
 				ready = r
@@ -300,7 +300,7 @@ func (w *worker) failedAttempt(req *request, err error) {
 		return
 	}
 	p.stats.retried.Add(1)
-	req.notBefore = time.Now().Add(p.cfg.Retry.Backoff.Jittered(req.tries))
+	req.notBefore = time.Now().Add(p.cfg.Retry.Delay(req.tries))
 	w.retry <- req
 }
 

@@ -14,7 +14,7 @@ import (
 )
 
 func TestBackoffGrowsExponentiallyWithFullJitter(t *testing.T) {
-	b := amqp.Backoff{Initial: 10 * time.Millisecond, Max: time.Second, Factor: 2}
+	b := amqp.ReconnectPolicy{InitialDelay: 10 * time.Millisecond, MaxDelay: time.Second, Multiplier: 2}
 	for attempt, want := range map[int]time.Duration{
 		0: 10 * time.Millisecond, 1: 10 * time.Millisecond, 2: 20 * time.Millisecond,
 		5: 160 * time.Millisecond, 7: 640 * time.Millisecond, 8: time.Second, 1000: time.Second,
@@ -44,7 +44,7 @@ func TestBackoffGrowsExponentiallyWithFullJitter(t *testing.T) {
 }
 
 func TestBackoffWithTheLargestMaxDoesNotOverflow(t *testing.T) {
-	b := amqp.Backoff{Initial: time.Nanosecond, Max: math.MaxInt64, Factor: 2}
+	b := amqp.ReconnectPolicy{InitialDelay: time.Nanosecond, MaxDelay: math.MaxInt64, Multiplier: 2}
 	if c := b.Ceiling(1000); c != math.MaxInt64 {
 		t.Fatalf("Ceiling = %v", c)
 	}
@@ -221,8 +221,8 @@ func TestInvalidConfigsAreRefused(t *testing.T) {
 	for name, cfg := range map[string]amqp.Config{
 		"negative dial timeout":       {DialTimeout: -1},
 		"more min than max":           {MinConnections: 3, MaxConnections: 2},
-		"backoff max below initial":   {Reconnect: amqp.Backoff{Initial: time.Second, Max: time.Millisecond}},
-		"shrinking backoff":           {Reconnect: amqp.Backoff{Factor: 0.5}},
+		"backoff max below initial":   {Reconnect: amqp.ReconnectPolicy{InitialDelay: time.Second, MaxDelay: time.Millisecond}},
+		"shrinking backoff":           {Reconnect: amqp.ReconnectPolicy{Multiplier: 0.5}},
 		"queue without a name":        {Topology: amqp.Topology{Queues: []amqp.Queue{{}}}},
 		"transient quorum queue":      {Topology: amqp.Topology{Queues: []amqp.Queue{{Name: "q", Type: amqp.Quorum, Transient: true}}}},
 		"binding without an exchange": {Topology: amqp.Topology{Bindings: []amqp.Binding{{Queue: "q"}}}},
