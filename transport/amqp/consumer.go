@@ -33,7 +33,7 @@ type Consumer struct {
 	events  EventEncoding
 	metrics shared.Metrics
 	backoff ReconnectPolicy // retry delays: the wait before retry n is backoff.Ceiling(n)
-	dlq     string  // dead-letter queue when no exchange is configured
+	dlq     string          // dead-letter queue when no exchange is configured
 
 	republishFailing atomic.Int64 // retry or dead-letter publishes failed in a row
 	dlqDeclared      atomic.Bool  // the default dead-letter queue exists (declared on first use)
