@@ -5,10 +5,11 @@ import (
 	"testing"
 
 	"github.com/novaevents/nova/bus"
-	"github.com/novaevents/nova/internal/bench"
+	"github.com/novaevents/nova/internal/bench/benchkit/testb"
+	"github.com/novaevents/nova/internal/bench/busbench"
 )
 
-// The bodies live in internal/bench, beside their baseline, so that
+// The bodies live in internal/bench/busbench, beside their baseline, so that
 // `nova bench` runs the same code. Each run publishes b.N events from one
 // goroutine over 64 customer keys and stops the clock when the last one has
 // been handled. The baseline hashes the key to one of n buffered channels,
@@ -20,9 +21,9 @@ import (
 func BenchmarkBus(b *testing.B) {
 	for _, parts := range []int{1, 4} {
 		p := "partitions=" + strconv.Itoa(parts)
-		b.Run(p+"/mode=at-most-once/impl=baseline", bench.BusBaselineN(parts))
-		b.Run(p+"/mode=at-most-once/impl=nova", bench.BusEndToEnd(parts, bus.AtMostOnce))
-		b.Run(p+"/mode=at-least-once/impl=baseline", bench.BusBaselineN(parts))
-		b.Run(p+"/mode=at-least-once/impl=nova", bench.BusEndToEnd(parts, bus.AtLeastOnce))
+		b.Run(p+"/mode=at-most-once/impl=baseline", testb.F(busbench.BusBaselineN(parts)))
+		b.Run(p+"/mode=at-most-once/impl=nova", testb.F(busbench.BusEndToEnd(parts, bus.AtMostOnce)))
+		b.Run(p+"/mode=at-least-once/impl=baseline", testb.F(busbench.BusBaselineN(parts)))
+		b.Run(p+"/mode=at-least-once/impl=nova", testb.F(busbench.BusEndToEnd(parts, bus.AtLeastOnce)))
 	}
 }

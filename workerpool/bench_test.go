@@ -3,10 +3,11 @@ package workerpool_test
 import (
 	"testing"
 
-	"github.com/novaevents/nova/internal/bench"
+	"github.com/novaevents/nova/internal/bench/benchkit/testb"
+	"github.com/novaevents/nova/internal/bench/poolbench"
 )
 
-// The bodies live in internal/bench, beside their baseline (a buffered
+// The bodies live in internal/bench/poolbench, beside their baseline (a buffered
 // chan func() drained by the same number of worker goroutines), so that
 // `nova bench` runs exactly the same code. Each benchmark is timed from the
 // first submit until the last task has run. Compare the columns with
@@ -19,18 +20,18 @@ import (
 
 // BenchmarkPoolSubmit: Submit into one lane.
 func BenchmarkPoolSubmit(b *testing.B) {
-	b.Run("impl=baseline", bench.ChannelBaseline)
-	b.Run("impl=nova", bench.PoolSubmit)
+	b.Run("impl=baseline", testb.F(poolbench.ChannelBaseline))
+	b.Run("impl=nova", testb.F(poolbench.PoolSubmit))
 }
 
 // BenchmarkPoolThreeLanes: high, normal and low in turn.
 func BenchmarkPoolThreeLanes(b *testing.B) {
-	b.Run("impl=baseline", bench.ChannelBaseline)
-	b.Run("impl=nova", bench.PoolThreeLanes)
+	b.Run("impl=baseline", testb.F(poolbench.ChannelBaseline))
+	b.Run("impl=nova", testb.F(poolbench.PoolThreeLanes))
 }
 
 // BenchmarkPoolSubmitParallel: submits from GOMAXPROCS goroutines.
 func BenchmarkPoolSubmitParallel(b *testing.B) {
-	b.Run("impl=baseline", bench.ChannelBaselineParallel)
-	b.Run("impl=nova", bench.PoolSubmitParallel)
+	b.Run("impl=baseline", testb.F(poolbench.ChannelBaselineParallel))
+	b.Run("impl=nova", testb.F(poolbench.PoolSubmitParallel))
 }

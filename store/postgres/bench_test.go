@@ -4,7 +4,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/novaevents/nova/internal/bench"
+	"github.com/novaevents/nova/internal/bench/benchkit/testb"
+	"github.com/novaevents/nova/internal/bench/pgbench"
 	"github.com/novaevents/nova/store"
 	"github.com/novaevents/nova/store/postgres"
 	"github.com/novaevents/nova/store/storetest"
@@ -19,7 +20,7 @@ import (
 // by.
 func BenchmarkAppendBatch(b *testing.B) {
 	for _, size := range []int{1, 10, 100, 1000} {
-		b.Run("size="+strconv.Itoa(size), bench.PostgresAppendBatch(size))
+		b.Run("size="+strconv.Itoa(size), testb.F(pgbench.PostgresAppendBatch(size)))
 	}
 }
 

@@ -1,21 +1,22 @@
-package bench
+package poolbench
 
 import (
 	"context"
 	"sync"
 	"sync/atomic"
-	"testing"
+
+	"github.com/novaevents/nova/internal/bench/benchkit"
 
 	"github.com/novaevents/nova/workerpool"
 )
 
 // The pool benchmarks run on max(2, GOMAXPROCS) workers with a queue of
-// poolQueue tasks, and time b.N tasks from the first submit until the last
+// poolQueue tasks, and time b.N() tasks from the first submit until the last
 // one has run. Their baseline is the least a pool can be: a buffered
 // channel of func() drained by the same number of goroutines.
 const poolQueue = 1024
 
-func poolWorkers() int { return max(2, runtimeProcs()) }
+func poolWorkers() int { return max(2, benchkit.Procs()) }
 
 // taskCounter closes done when the want-th task has run.
 type taskCounter struct {
@@ -36,26 +37,26 @@ func (c *taskCounter) add() {
 
 // PoolSubmit measures Pool.Submit into the normal lane (one lane), from one
 // goroutine, until every task has run.
-func PoolSubmit(b *testing.B) {
+func PoolSubmit(b benchkit.B) {
 	poolRun(b, []workerpool.Priority{workerpool.PriorityNormal}, false)
 }
 
 // PoolThreeLanes is PoolSubmit with the tasks spread over the high, normal
 // and low lanes in turn, so the workers schedule by weighted round robin.
-func PoolThreeLanes(b *testing.B) {
+func PoolThreeLanes(b benchkit.B) {
 	poolRun(b, []workerpool.Priority{workerpool.PriorityHigh, workerpool.PriorityNormal, workerpool.PriorityLow}, false)
 }
 
 // PoolSubmitParallel is PoolSubmit from GOMAXPROCS submitting goroutines.
-func PoolSubmitParallel(b *testing.B) {
+func PoolSubmitParallel(b benchkit.B) {
 	poolRun(b, []workerpool.Priority{workerpool.PriorityNormal}, true)
 }
 
-func poolRun(b *testing.B, lanes []workerpool.Priority, parallel bool) {
+func poolRun(b benchkit.B, lanes []workerpool.Priority, parallel bool) {
 	ctx := context.Background()
 	pool := workerpool.New(poolWorkers(), poolQueue)
 	defer pool.Close(ctx)
-	c := newTaskCounter(b.N)
+	c := newTaskCounter(b.N())
 	task := c.add
 	var drops atomic.Int64
 	submit := func(i int) {
@@ -67,31 +68,31 @@ func poolRun(b *testing.B, lanes []workerpool.Priority, parallel bool) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	if parallel {
-		b.RunParallel(func(pb *testing.PB) {
+		b.RunParallel(func(pb benchkit.PB) {
 			for i := 0; pb.Next(); i++ {
 				submit(i)
 			}
 		})
 	} else {
-		for i := range b.N {
+		for i := range b.N() {
 			submit(i)
 		}
 	}
 	<-c.done
 	b.StopTimer()
-	b.ReportMetric(float64(drops.Load())/float64(b.N), "drops/op")
+	b.ReportMetric(float64(drops.Load())/float64(b.N()), "drops/op")
 }
 
 // ChannelBaseline is the baseline of the pool benchmarks: a buffered chan
 // func() of the same size, drained by the same number of goroutines, timed
 // until every task has run.
-func ChannelBaseline(b *testing.B) { channelRun(b, false) }
+func ChannelBaseline(b benchkit.B) { channelRun(b, false) }
 
 // ChannelBaselineParallel is ChannelBaseline from GOMAXPROCS submitting
 // goroutines, the baseline of PoolSubmitParallel.
-func ChannelBaselineParallel(b *testing.B) { channelRun(b, true) }
+func ChannelBaselineParallel(b benchkit.B) { channelRun(b, true) }
 
-func channelRun(b *testing.B, parallel bool) {
+func channelRun(b benchkit.B, parallel bool) {
 	ch := make(chan func(), poolQueue)
 	var wg sync.WaitGroup
 	for range poolWorkers() {
@@ -104,18 +105,18 @@ func channelRun(b *testing.B, parallel bool) {
 		}()
 	}
 	defer func() { close(ch); wg.Wait() }()
-	c := newTaskCounter(b.N)
+	c := newTaskCounter(b.N())
 	task := c.add
 	b.ReportAllocs()
 	b.ResetTimer()
 	if parallel {
-		b.RunParallel(func(pb *testing.PB) {
+		b.RunParallel(func(pb benchkit.PB) {
 			for pb.Next() {
 				ch <- task
 			}
 		})
 	} else {
-		for range b.N {
+		for range b.N() {
 			ch <- task
 		}
 	}

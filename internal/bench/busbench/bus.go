@@ -1,10 +1,11 @@
-package bench
+package busbench
 
 import (
 	"context"
 	"strconv"
 	"sync"
-	"testing"
+
+	"github.com/novaevents/nova/internal/bench/benchkit"
 
 	"github.com/novaevents/nova/bus"
 	"github.com/novaevents/nova/shared"
@@ -29,18 +30,18 @@ func busCustomerKey(e shared.Event) string { return e.Metadata()["customer_id"] 
 // BusPublish is BusEndToEnd with 4 partitions, AtLeastOnce: the bus row
 // of the README's table. `nova bench` has a row for each of 1 and 4
 // partitions in AtMostOnce and AtLeastOnce, made with BusEndToEnd.
-func BusPublish(b *testing.B) { BusEndToEnd(4, bus.AtLeastOnce)(b) }
+func BusPublish(b benchkit.B) { BusEndToEnd(4, bus.AtLeastOnce)(b) }
 
 // BusBaseline is BusPublish's baseline with 4 partitions.
-func BusBaseline(b *testing.B) { BusBaselineN(4)(b) }
+func BusBaseline(b benchkit.B) { BusBaselineN(4)(b) }
 
-// BusEndToEnd returns a benchmark that publishes b.N events (one publisher
+// BusEndToEnd returns a benchmark that publishes b.N() events (one publisher
 // goroutine, 64 customer keys) to a topic of the given partitions and
 // mode, with one no-op subscriber, on a pool of one worker per partition,
 // and stops the clock when the last event has been handled. Refused events
 // are reported as drops/op.
-func BusEndToEnd(partitions int, mode bus.DeliveryMode) func(*testing.B) {
-	return func(b *testing.B) {
+func BusEndToEnd(partitions int, mode bus.DeliveryMode) benchkit.Body {
+	return func(b benchkit.B) {
 		pool := workerpool.New(max(2, partitions), 1024)
 		defer pool.Close(context.Background())
 		bs := bus.New(bus.Config{WorkerPool: pool})
@@ -50,22 +51,22 @@ func BusEndToEnd(partitions int, mode bus.DeliveryMode) func(*testing.B) {
 		}); err != nil {
 			b.Fatal(err)
 		}
-		d := newDoneCounter(b.N)
-		bs.Subscribe("bench", shared.NewBaseListener("bench", func(shared.Event) error { d.add(); return nil }))
+		d := benchkit.NewDoneCounter(b.N())
+		bs.Subscribe("bench", shared.NewBaseListener("bench", func(shared.Event) error { d.Add(); return nil }))
 		evs := busEvents()
 		ctx := context.Background()
 		var drops int
 		b.ReportAllocs()
 		b.ResetTimer()
-		for i := range b.N {
+		for i := range b.N() {
 			if err := bs.Publish(ctx, "bench", evs[i%busKeys]); err != nil {
 				drops++
-				d.add()
+				d.Add()
 			}
 		}
-		<-d.done
+		<-d.Done
 		b.StopTimer()
-		b.ReportMetric(float64(drops)/float64(b.N), "drops/op")
+		b.ReportMetric(float64(drops)/float64(b.N()), "drops/op")
 	}
 }
 
@@ -74,10 +75,10 @@ func BusEndToEnd(partitions int, mode bus.DeliveryMode) func(*testing.B) {
 // goroutine that calls the listener; timed until every event is handled.
 // It has no retries, no acknowledgements, no fan-out and no shutdown
 // guarantees.
-func BusBaselineN(n int) func(*testing.B) {
-	return func(b *testing.B) {
-		d := newDoneCounter(b.N)
-		l := shared.NewBaseListener("bench", func(shared.Event) error { d.add(); return nil })
+func BusBaselineN(n int) benchkit.Body {
+	return func(b benchkit.B) {
+		d := benchkit.NewDoneCounter(b.N())
+		l := shared.NewBaseListener("bench", func(shared.Event) error { d.Add(); return nil })
 		chans := make([]chan shared.Event, n)
 		var wg sync.WaitGroup
 		for i := range chans {
@@ -93,11 +94,11 @@ func BusBaselineN(n int) func(*testing.B) {
 		evs := busEvents()
 		b.ReportAllocs()
 		b.ResetTimer()
-		for i := range b.N {
+		for i := range b.N() {
 			e := evs[i%busKeys]
 			chans[busFNV1a(busCustomerKey(e))%uint32(n)] <- e
 		}
-		<-d.done
+		<-d.Done
 		b.StopTimer()
 		for _, ch := range chans {
 			close(ch)

@@ -1,10 +1,11 @@
-package bench
+package emitterbench
 
 import (
 	"context"
 	"sync"
 	"sync/atomic"
-	"testing"
+
+	"github.com/novaevents/nova/internal/bench/benchkit"
 
 	"github.com/novaevents/nova/emitter"
 	"github.com/novaevents/nova/listener"
@@ -12,20 +13,16 @@ import (
 	"github.com/novaevents/nova/workerpool"
 )
 
-func noopListener(id string) shared.Listener {
-	return shared.NewBaseListener(id, func(shared.Event) error { return nil })
-}
-
 // EmitSync measures Emit with one no-op listener, in one goroutine.
-func EmitSync(b *testing.B) {
+func EmitSync(b benchkit.B) {
 	em := emitter.New(emitter.Config{})
 	defer em.Shutdown(context.Background())
-	em.Subscribe("bench.event", noopListener("bench"))
+	em.Subscribe("bench.event", benchkit.NoopListener("bench"))
 	ev := shared.NewBaseEvent("id", "bench.event", nil)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
-	for range b.N {
+	for range b.N() {
 		if err := em.Emit(ctx, ev); err != nil {
 			b.Fatal(err)
 		}
@@ -35,15 +32,15 @@ func EmitSync(b *testing.B) {
 // EmitSyncBaseline is the least a synchronous dispatcher can do: load a
 // copy-on-write map, look the type up and call the listener through its
 // interface.
-func EmitSyncBaseline(b *testing.B) {
+func EmitSyncBaseline(b benchkit.B) {
 	var routes atomic.Pointer[map[string][]shared.Listener]
-	m := map[string][]shared.Listener{"bench.event": {noopListener("bench")}}
+	m := map[string][]shared.Listener{"bench.event": {benchkit.NoopListener("bench")}}
 	routes.Store(&m)
 	var ev shared.Event = shared.NewBaseEvent("id", "bench.event", nil)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
-	for range b.N {
+	for range b.N() {
 		for _, l := range (*routes.Load())[ev.Type()] {
 			if err := l.Handle(ctx, ev); err != nil {
 				b.Fatal(err)
@@ -52,55 +49,38 @@ func EmitSyncBaseline(b *testing.B) {
 	}
 }
 
-// doneCounter signals when the b.N-th event has been handled.
-type doneCounter struct {
-	n    atomic.Int64
-	want int64
-	done chan struct{}
-}
-
-func newDoneCounter(want int) *doneCounter {
-	return &doneCounter{want: int64(want), done: make(chan struct{})}
-}
-
-func (d *doneCounter) add() {
-	if d.n.Add(1) == d.want {
-		close(d.done)
-	}
-}
-
 // EmitAsync measures EmitAsync until every event has been handled, on a pool
 // of GOMAXPROCS workers. Refused events are reported as drops/op.
-func EmitAsync(b *testing.B) {
-	workers := max(2, runtimeProcs())
+func EmitAsync(b benchkit.B) {
+	workers := max(2, benchkit.Procs())
 	pool := workerpool.New(workers, workers*10)
 	defer pool.Close(context.Background())
 	em := emitter.New(emitter.Config{WorkerPool: pool, BufferSize: 4096, MaxConcurrency: workers})
 	defer em.Shutdown(context.Background())
-	d := newDoneCounter(b.N)
-	em.Subscribe("bench.event", shared.NewBaseListener("bench", func(shared.Event) error { d.add(); return nil }))
+	d := benchkit.NewDoneCounter(b.N())
+	em.Subscribe("bench.event", shared.NewBaseListener("bench", func(shared.Event) error { d.Add(); return nil }))
 	ev := shared.NewBaseEvent("id", "bench.event", nil)
 	ctx := context.Background()
 	var drops int
 	b.ReportAllocs()
 	b.ResetTimer()
-	for range b.N {
+	for range b.N() {
 		if err := em.EmitAsync(ctx, ev); err != nil {
 			drops++
-			d.add()
+			d.Add()
 		}
 	}
-	<-d.done
+	<-d.Done
 	b.StopTimer()
-	b.ReportMetric(float64(drops)/float64(b.N), "drops/op")
+	b.ReportMetric(float64(drops)/float64(b.N()), "drops/op")
 }
 
 // EmitAsyncBaseline is a buffered channel drained by GOMAXPROCS worker
 // goroutines that call the listener, timed until every event is handled.
-func EmitAsyncBaseline(b *testing.B) {
-	workers := max(2, runtimeProcs())
-	d := newDoneCounter(b.N)
-	l := shared.NewBaseListener("bench", func(shared.Event) error { d.add(); return nil })
+func EmitAsyncBaseline(b benchkit.B) {
+	workers := max(2, benchkit.Procs())
+	d := benchkit.NewDoneCounter(b.N())
+	l := shared.NewBaseListener("bench", func(shared.Event) error { d.Add(); return nil })
 	ch := make(chan shared.Event, 4096)
 	var wg sync.WaitGroup
 	for range workers {
@@ -115,10 +95,10 @@ func EmitAsyncBaseline(b *testing.B) {
 	var ev shared.Event = shared.NewBaseEvent("id", "bench.event", nil)
 	b.ReportAllocs()
 	b.ResetTimer()
-	for range b.N {
+	for range b.N() {
 		ch <- ev
 	}
-	<-d.done
+	<-d.Done
 	b.StopTimer()
 	close(ch)
 	wg.Wait()
@@ -128,10 +108,10 @@ func EmitAsyncBaseline(b *testing.B) {
 // EmitSyncManaged is EmitSync with the listener registered with a listener
 // manager (default policies: retries on failure, no timeout), to measure what
 // the manager costs on the success path.
-func EmitSyncManaged(b *testing.B) {
+func EmitSyncManaged(b benchkit.B) {
 	lm := listener.NewManager(listener.ManagerConfig{})
 	defer lm.Stop(context.Background())
-	l := noopListener("bench")
+	l := benchkit.NoopListener("bench")
 	if err := lm.Register(l, listener.ListenerConfig{}); err != nil {
 		b.Fatal(err)
 	}
@@ -142,7 +122,7 @@ func EmitSyncManaged(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
-	for range b.N {
+	for range b.N() {
 		if err := em.Emit(ctx, ev); err != nil {
 			b.Fatal(err)
 		}

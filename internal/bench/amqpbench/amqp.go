@@ -1,12 +1,14 @@
-package bench
+package amqpbench
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
-	"testing"
+
 	"time"
+
+	"github.com/novaevents/nova/internal/bench/benchkit"
 
 	"github.com/novaevents/nova/transport/amqp"
 )
@@ -18,7 +20,7 @@ import (
 // its own exchange and queue (bounded at 50,000 messages) under a random
 // name and deletes them afterwards. It reports msgs/s and drops (publishes
 // not confirmed).
-func AMQPPublish(b *testing.B) {
+func AMQPPublish(b benchkit.B) {
 	url := os.Getenv("NOVA_AMQP_URL")
 	if url == "" {
 		url = amqp.DefaultURL
@@ -40,7 +42,7 @@ func AMQPPublish(b *testing.B) {
 	})
 	cancel()
 	if err != nil {
-		b.Skipf("RabbitMQ unreachable at %s (start it with: rabbitmq-server -detached): %v", url, err)
+		b.Skipf("RabbitMQ unreachable at %s (set NOVA_AMQP_URL, or start it with: rabbitmq-server -detached): %v", url, err)
 	}
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -53,11 +55,11 @@ func AMQPPublish(b *testing.B) {
 		b.Fatal(err)
 	}
 	body := make([]byte, 256)
-	receipts := make([]*amqp.Receipt, 0, b.N)
+	receipts := make([]*amqp.Receipt, 0, b.N())
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
-	for range b.N {
+	for range b.N() {
 		r, err := p.PublishAsync(context.Background(), exchange, amqp.Message{RoutingKey: "bench", Body: body})
 		if err != nil {
 			b.Fatal(err)
@@ -72,6 +74,6 @@ func AMQPPublish(b *testing.B) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(float64(b.N())/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(float64(drops), "drops")
 }

@@ -1,19 +1,16 @@
-package bench
+package memorybench
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"sync"
-	"testing"
+
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/novaevents/nova/internal/bench/benchkit"
 
 	"github.com/novaevents/nova/shared"
 	"github.com/novaevents/nova/store/memory"
-	"github.com/novaevents/nova/store/postgres"
 )
 
 // MemoryAppend appends one event per call to one stream of a memory store.
@@ -22,7 +19,7 @@ import (
 // MemoryAppendBaselineEventsOnly, which BenchmarkAppend runs as impl=baseline
 // (at most 2x, at most 1 alloc/op); MemoryAppendBaseline is shown for
 // reference.
-func MemoryAppend(b *testing.B) {
+func MemoryAppend(b benchkit.B) {
 	ctx := context.Background()
 	st := memory.New(memory.Config{})
 	defer st.Close()
@@ -41,7 +38,7 @@ func MemoryAppend(b *testing.B) {
 // the same monotonic clock). No validation, limits, retention, subscriptions
 // or reads by global position. Shown for reference
 // (BenchmarkAppend/impl=records).
-func MemoryAppendBaseline(b *testing.B) {
+func MemoryAppendBaseline(b benchkit.B) {
 	s := &chunkedBaseline[baselineRecord]{streams: map[string]*baselineStream[baselineRecord]{}, epoch: time.Now()}
 	e := shared.NewBaseEvent("bench-1", "bench.event", nil)
 	b.ReportAllocs()
@@ -56,7 +53,7 @@ func MemoryAppendBaseline(b *testing.B) {
 // MemoryAppendBaselineEventsOnly is the same mutex and chunked slices holding
 // bare events: the baseline MemoryAppend is judged against
 // (BenchmarkAppend/impl=baseline).
-func MemoryAppendBaselineEventsOnly(b *testing.B) {
+func MemoryAppendBaselineEventsOnly(b benchkit.B) {
 	s := &chunkedBaseline[shared.Event]{streams: map[string]*baselineStream[shared.Event]{}}
 	e := shared.NewBaseEvent("bench-1", "bench.event", nil)
 	b.ReportAllocs()
@@ -104,8 +101,8 @@ func (s *chunkedBaseline[T]) append(streamID string, record func(version, positi
 
 // MemoryReadLast10 reads the last ten events of a memory-store stream of n
 // events; its cost must not depend on n (compare n = 1,000 and 1,000,000).
-func MemoryReadLast10(n int) func(*testing.B) {
-	return func(b *testing.B) {
+func MemoryReadLast10(n int) benchkit.Body {
+	return func(b benchkit.B) {
 		ctx := context.Background()
 		st := memory.New(memory.Config{})
 		defer st.Close()
@@ -126,52 +123,5 @@ func MemoryReadLast10(n int) func(*testing.B) {
 				b.Fatalf("Read = %d records, %v", len(recs), err)
 			}
 		}
-	}
-}
-
-// PostgresAppendBatch appends batches of size events to one stream of a
-// PostgreSQL store, each batch one transaction, and reports events/s. The
-// database is NOVA_POSTGRES_URL (default
-// postgres://postgres@127.0.0.1:5432/test); the benchmark skips when it is
-// unreachable. It works in a schema of its own, dropped afterwards.
-func PostgresAppendBatch(size int) func(*testing.B) {
-	return func(b *testing.B) {
-		ctx := context.Background()
-		url := os.Getenv("NOVA_POSTGRES_URL")
-		if url == "" {
-			url = "postgres://postgres@127.0.0.1:5432/test"
-		}
-		pool, err := pgxpool.New(ctx, url)
-		if err == nil {
-			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err = pool.Ping(pctx)
-			cancel()
-			if err != nil {
-				pool.Close()
-			}
-		}
-		if err != nil {
-			b.Skipf("PostgreSQL unreachable at %s: %v", url, err)
-		}
-		defer pool.Close()
-		schema := "nova_bench_" + strconv.FormatInt(time.Now().UnixNano(), 36)
-		defer pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-		st, err := postgres.New(ctx, pool, postgres.Config{Schema: schema})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer st.Close()
-		batch := make([]shared.Event, size)
-		for i := range batch {
-			batch[i] = shared.NewBaseEvent("e-"+strconv.Itoa(i), "bench.event", map[string]int{"n": i})
-		}
-		b.ReportAllocs()
-		start := time.Now()
-		for b.Loop() {
-			if err := st.Append(ctx, "bench", batch...); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N*size)/time.Since(start).Seconds(), "events/s")
 	}
 }

@@ -1,5 +1,0 @@
-package bench
-
-import "runtime"
-
-func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
