@@ -10,7 +10,7 @@ import (
 	"github.com/novaevents/nova/workerpool"
 )
 
-// Defaults applied to zero (or negative) Config and TopicConfig fields, and
+// Defaults applied to zero Config and TopicConfig fields, and
 // the limits CreateTopic enforces.
 const (
 	// DefaultPartitions is TopicConfig.Partitions when it is 0.
@@ -176,7 +176,8 @@ type TopicConfig struct {
 	// key of "", means no order: the event's partition is chosen by a hash of
 	// its ID and it may be handled before or after any other event.
 	OrderingKey func(shared.Event) string
-	// Overflow is the policy when a partition is full. Default OverflowBlock.
+	// Overflow is the policy when a partition is full: workerpool.Block
+	// (the default) or workerpool.RejectNew.
 	Overflow Overflow
 	// RetryPolicy governs AtLeastOnce and ExactlyOnce retries. Its zero value
 	// is the listener package's default.
@@ -276,4 +277,18 @@ func (c TopicConfig) normalize() (TopicConfig, error) {
 		c.DeadLetter.QueueSize = listener.DefaultDeadLetterQueueSize
 	}
 	return c, nil
+}
+
+// DefaultTopicConfig returns the TopicConfig a zero TopicConfig means,
+// spelled out: DefaultPartitions partitions of DefaultBufferSize events,
+// AtLeastOnce, DefaultMaxConcurrency, events partitioned by ID (no
+// OrderingKey). It is a bridge for code written against kolosys/nova (see
+// MIGRATING.md); CreateTopic(name, TopicConfig{}) does the same.
+func DefaultTopicConfig() TopicConfig {
+	return TopicConfig{
+		BufferSize:     DefaultBufferSize,
+		Partitions:     DefaultPartitions,
+		DeliveryMode:   AtLeastOnce,
+		MaxConcurrency: DefaultMaxConcurrency,
+	}
 }

@@ -22,7 +22,8 @@ const (
 	CircuitBroken
 )
 
-// String returns "healthy", "degraded" or "circuit_open".
+// String returns "healthy", "degraded" or "circuit-open" (the spellings
+// kolosys/nova used).
 func (s HealthStatus) String() string {
 	switch s {
 	case Healthy:
@@ -30,7 +31,7 @@ func (s HealthStatus) String() string {
 	case Degraded:
 		return "degraded"
 	case CircuitBroken:
-		return "circuit_open"
+		return "circuit-open"
 	}
 	return "HealthStatus(" + strconv.Itoa(int(s)) + ")"
 }

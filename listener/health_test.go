@@ -73,7 +73,7 @@ func TestHealthHandlerServesJSON(t *testing.T) {
 	attemptN(m, a, 1)
 	code, body = get()
 	ls := body["listeners"].([]any)[0].(map[string]any)
-	if code != http.StatusServiceUnavailable || body["status"] != "circuit_open" || ls["circuit"] != "open" || ls["last_error"] != "boom" {
+	if code != http.StatusServiceUnavailable || body["status"] != "circuit-open" || ls["circuit"] != "open" || ls["last_error"] != "boom" {
 		t.Errorf("circuit open: %d %v", code, body)
 	}
 	resp, err := http.Post(srv.URL, "text/plain", nil)

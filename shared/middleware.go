@@ -86,8 +86,41 @@ func SafeHandle(ctx context.Context, l Listener, e Event) (err error) {
 		if r := recover(); r != nil {
 			err = NewPanicError(r)
 		}
+		if err != nil {
+			err = tellOnError(ctx, l, e, err)
+		}
 	}()
 	return l.Handle(ctx, e)
+}
+
+// ErrorHook is implemented by a listener that wants to hear of its own
+// failures, as kolosys/nova's Listener interface required: OnError is
+// called once with each error its Handle returned (or its panic, as a
+// *PanicError), on the same goroutine, before the attempt's outcome is
+// decided. A non-nil result replaces the error (retries and dead letters
+// then see it); nil keeps the original. A panic in OnError is recovered
+// and becomes the attempt's error. Nova's dispatchers call it through
+// SafeHandle, so it applies wherever an attempt is made; a listener
+// wrapped by ListenerMiddleware is reached through its wrapper, which
+// hides the hook unless the wrapper forwards it.
+type ErrorHook interface {
+	OnError(ctx context.Context, e Event, err error) error
+}
+
+func tellOnError(ctx context.Context, l Listener, e Event, err error) (out error) {
+	h, ok := l.(ErrorHook)
+	if !ok {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out = NewPanicError(r)
+		}
+	}()
+	if hookErr := h.OnError(ctx, e, err); hookErr != nil {
+		return hookErr
+	}
+	return err
 }
 
 // Recover is ListenerMiddleware that turns a panic in the wrapped listener

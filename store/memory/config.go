@@ -94,3 +94,9 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// DefaultConfig returns the zero Config, whose every field means its
+// default: no caps, no retention. It is a bridge for code written against
+// kolosys/nova (see MIGRATING.md), whose DefaultConfig capped streams;
+// set MaxEventsPerStream and MaxStreams for caps.
+func DefaultConfig() Config { return Config{} }
