@@ -110,9 +110,9 @@ type ManagerConfig struct {
 	// handler could not be called, and recovered callback panics.
 	Logger *slog.Logger
 	// DeadLetterStore keeps dead letters for listing and redrive. Default: a
-	// MemoryStore holding DeadLetterCapacity entries.
+	// MemoryDeadLetterStore holding DeadLetterCapacity entries.
 	DeadLetterStore DeadLetterStore
-	// DeadLetterCapacity bounds the default MemoryStore; the oldest entry
+	// DeadLetterCapacity bounds the default MemoryDeadLetterStore; the oldest entry
 	// is evicted (and counted) to make room. 0 means
 	// DefaultDeadLetterCapacity (10000). Ignored with DeadLetterStore set.
 	DeadLetterCapacity int
@@ -132,7 +132,7 @@ func (c ManagerConfig) withDefaults() ManagerConfig {
 		c.CallbackQueueSize = DefaultCallbackQueueSize
 	}
 	if c.DeadLetterStore == nil {
-		c.DeadLetterStore = NewMemoryStore(c.DeadLetterCapacity)
+		c.DeadLetterStore = NewMemoryDeadLetterStore(c.DeadLetterCapacity)
 	}
 	return c
 }

@@ -64,10 +64,10 @@ type DeadLetterStore interface {
 	Len(ctx context.Context) (int, error)
 }
 
-// MemoryStore is the default DeadLetterStore: in memory, bounded, evicting
+// MemoryDeadLetterStore is the default DeadLetterStore: in memory, bounded, evicting
 // the oldest entry when full. It is safe for concurrent use; every method is
 // O(1) except List, which is O(n).
-type MemoryStore struct {
+type MemoryDeadLetterStore struct {
 	mu       sync.Mutex
 	capacity int
 	order    *list.List // of *DeadLetter, oldest at the front
@@ -75,18 +75,29 @@ type MemoryStore struct {
 	evicted  uint64
 }
 
-// NewMemoryStore returns a store holding at most capacity entries
+// MemoryStore is MemoryDeadLetterStore.
+//
+// Deprecated: use MemoryDeadLetterStore; "MemoryStore" read as an event
+// store.
+type MemoryStore = MemoryDeadLetterStore
+
+// NewMemoryStore is NewMemoryDeadLetterStore.
+//
+// Deprecated: use NewMemoryDeadLetterStore.
+func NewMemoryStore(capacity int) *MemoryDeadLetterStore { return NewMemoryDeadLetterStore(capacity) }
+
+// NewMemoryDeadLetterStore returns a store holding at most capacity entries
 // (DefaultDeadLetterCapacity if capacity <= 0).
-func NewMemoryStore(capacity int) *MemoryStore {
+func NewMemoryDeadLetterStore(capacity int) *MemoryDeadLetterStore {
 	if capacity <= 0 {
 		capacity = DefaultDeadLetterCapacity
 	}
-	return &MemoryStore{capacity: capacity, order: list.New(), byID: make(map[string]*list.Element)}
+	return &MemoryDeadLetterStore{capacity: capacity, order: list.New(), byID: make(map[string]*list.Element)}
 }
 
 // Add keeps d, evicting the oldest entries beyond the capacity. An entry
 // with an ID already held replaces it.
-func (s *MemoryStore) Add(_ context.Context, d DeadLetter) (int, error) {
+func (s *MemoryDeadLetterStore) Add(_ context.Context, d DeadLetter) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if el, ok := s.byID[d.ID]; ok {
@@ -104,7 +115,7 @@ func (s *MemoryStore) Add(_ context.Context, d DeadLetter) (int, error) {
 }
 
 // List returns copies of the selected entries, the oldest first.
-func (s *MemoryStore) List(_ context.Context, f DeadLetterFilter) ([]DeadLetter, error) {
+func (s *MemoryDeadLetterStore) List(_ context.Context, f DeadLetterFilter) ([]DeadLetter, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []DeadLetter
@@ -122,7 +133,7 @@ func (s *MemoryStore) List(_ context.Context, f DeadLetterFilter) ([]DeadLetter,
 }
 
 // Get returns a copy of one entry.
-func (s *MemoryStore) Get(_ context.Context, id string) (DeadLetter, error) {
+func (s *MemoryDeadLetterStore) Get(_ context.Context, id string) (DeadLetter, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	el, ok := s.byID[id]
@@ -133,7 +144,7 @@ func (s *MemoryStore) Get(_ context.Context, id string) (DeadLetter, error) {
 }
 
 // Remove deletes one entry.
-func (s *MemoryStore) Remove(_ context.Context, id string) error {
+func (s *MemoryDeadLetterStore) Remove(_ context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	el, ok := s.byID[id]
@@ -146,14 +157,14 @@ func (s *MemoryStore) Remove(_ context.Context, id string) error {
 }
 
 // Len returns the number of entries.
-func (s *MemoryStore) Len(context.Context) (int, error) {
+func (s *MemoryDeadLetterStore) Len(context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.order.Len(), nil
 }
 
 // Evicted returns how many entries were dropped to make room.
-func (s *MemoryStore) Evicted() uint64 {
+func (s *MemoryDeadLetterStore) Evicted() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.evicted
@@ -170,4 +181,4 @@ func (e *dlNotFoundError) Error() string {
 }
 func (e *dlNotFoundError) Unwrap() error { return ErrDeadLetterNotFound }
 
-var _ DeadLetterStore = (*MemoryStore)(nil)
+var _ DeadLetterStore = (*MemoryDeadLetterStore)(nil)

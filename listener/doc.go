@@ -57,7 +57,7 @@
 // # Dead letters
 //
 // With DeadLetterConfig.Enabled, a given-up event is kept in a bounded
-// [DeadLetterStore] (a [MemoryStore] by default) where it can be listed,
+// [DeadLetterStore] (a [MemoryDeadLetterStore] by default) where it can be listed,
 // inspected and redriven through any publish function, and is passed to
 // DeadLetterConfig.Handler on a goroutine the manager owns. A slow Handler
 // never blocks processing: its queue is bounded, and a dead letter that

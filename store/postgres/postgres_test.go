@@ -280,6 +280,16 @@ func TestNewAndOpenRefuseWhatTheyCannotUse(t *testing.T) {
 	if _, err := postgres.Open(ctx, "postgres://%zz", postgres.Config{}); !errors.Is(err, postgres.ErrConfig) {
 		t.Errorf("Open(bad DSN) = %v, want ErrConfig", err)
 	}
+	// An empty DSN would connect wherever libpq's defaults point.
+	var ce *postgres.ConfigError
+	if _, err := postgres.Open(ctx, "  ", postgres.Config{}); !errors.As(err, &ce) || ce.Field != "dsn" {
+		t.Errorf("Open(empty DSN) = %v, want a *ConfigError for the dsn", err)
+	}
+	for name, cfg := range map[string]postgres.Config{"ReadBatch": {ReadBatch: -1}, "PollInterval": {PollInterval: -time.Second}} {
+		if _, err := postgres.New(ctx, testPool(t), cfg); !errors.As(err, &ce) || ce.Field != "Config."+name {
+			t.Errorf("New with a negative %s = %v, want a *ConfigError", name, err)
+		}
+	}
 }
 
 func TestOpenOwnsItsPool(t *testing.T) {
