@@ -18,23 +18,6 @@ const poolQueue = 1024
 
 func poolWorkers() int { return max(2, benchkit.Procs()) }
 
-// taskCounter closes done when the want-th task has run.
-type taskCounter struct {
-	n    atomic.Int64
-	want int64
-	done chan struct{}
-}
-
-func newTaskCounter(want int) *taskCounter {
-	return &taskCounter{want: int64(want), done: make(chan struct{})}
-}
-
-func (c *taskCounter) add() {
-	if c.n.Add(1) == c.want {
-		close(c.done)
-	}
-}
-
 // PoolSubmit measures Pool.Submit into the normal lane (one lane), from one
 // goroutine, until every task has run.
 func PoolSubmit(b benchkit.B) {
@@ -56,13 +39,13 @@ func poolRun(b benchkit.B, lanes []workerpool.Priority, parallel bool) {
 	ctx := context.Background()
 	pool := workerpool.New(poolWorkers(), poolQueue)
 	defer pool.Close(ctx)
-	c := newTaskCounter(b.N())
-	task := c.add
+	c := benchkit.NewDoneCounter(b.N())
+	task := c.Add
 	var drops atomic.Int64
 	submit := func(i int) {
 		if err := pool.SubmitPriority(ctx, lanes[i%len(lanes)], task); err != nil {
 			drops.Add(1)
-			c.add()
+			c.Add()
 		}
 	}
 	b.ReportAllocs()
@@ -78,7 +61,7 @@ func poolRun(b benchkit.B, lanes []workerpool.Priority, parallel bool) {
 			submit(i)
 		}
 	}
-	<-c.done
+	<-c.Done
 	b.StopTimer()
 	b.ReportMetric(float64(drops.Load())/float64(b.N()), "drops/op")
 }
@@ -105,8 +88,8 @@ func channelRun(b benchkit.B, parallel bool) {
 		}()
 	}
 	defer func() { close(ch); wg.Wait() }()
-	c := newTaskCounter(b.N())
-	task := c.add
+	c := benchkit.NewDoneCounter(b.N())
+	task := c.Add
 	b.ReportAllocs()
 	b.ResetTimer()
 	if parallel {
@@ -120,7 +103,7 @@ func channelRun(b benchkit.B, parallel bool) {
 			ch <- task
 		}
 	}
-	<-c.done
+	<-c.Done
 	b.StopTimer()
 	b.ReportMetric(0, "drops/op")
 }
