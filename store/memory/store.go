@@ -295,9 +295,15 @@ func (s *Store) record(e *entry, pos int64) store.Record {
 // need not). Any event it finds wrong is reported as CheckEvents reports it.
 func checkEventsButTypes(events []shared.Event) error {
 	for _, e := range events {
-		if shared.IsNil(e) || e.ID() == "" || e.Type() == "" {
+		if shared.IsNil(e) {
 			return store.CheckEvents(events)
 		}
+		// The text checks of store.CheckEventText, in the same pass.
+		if id := e.ID(); id == "" || e.Type() == "" || !shared.TextOK(id) || len(e.Metadata()) > 0 {
+			if err := store.CheckEvents(events); err != nil {
+				return err
+			}
+		}
 	}
-	return store.CheckEventText(events)
+	return nil
 }
