@@ -58,7 +58,7 @@ func runAMQPDemo(ctx context.Context, url string, orders []Order, out io.Writer)
 		}
 	}()
 
-	consumer, err = client.NewConsumer(amqp.ConsumerConfig{Queue: queue, Events: enc, MaxRetries: 2, RetryDelay: 100 * time.Millisecond})
+	consumer, err = client.NewConsumer(amqp.ConsumerConfig{Queue: queue, Events: enc, Retry: amqp.RetryPolicy{MaxAttempts: 3, InitialDelay: 100 * time.Millisecond}})
 	if err != nil {
 		return err
 	}

@@ -143,9 +143,9 @@ func TestDashboardInABrowser(t *testing.T) {
 	row := `#deadletters tr[data-id="` + id + `"]`
 	waitFor(t, ctx, "dead letter "+id+" on the page", `!!document.querySelector('`+row+` button.redrive')`, 20*time.Second)
 	handled := demo.redrove.Load()
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(row+` button.redrive`))); err != nil {
-		t.Fatal(err)
-	}
+	// Found and clicked in one step: the table is redrawn with every
+	// sample, so a node found first may be gone when a later step clicks it.
+	waitFor(t, ctx, "the redrive button to be clicked", `(() => { const b = document.querySelector('`+row+` button.redrive'); if (!b) return false; b.click(); return true; })()`, 20*time.Second)
 	waitFor(t, ctx, "the redrive to be reported", `document.getElementById("dl-msg").textContent.startsWith("redrive: 1 done")`, 20*time.Second)
 	waitFor(t, ctx, "dead letter "+id+" to leave the list", `!document.querySelector('`+row+`')`, 20*time.Second)
 	if demo.redrove.Load() <= handled {

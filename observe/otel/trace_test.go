@@ -79,7 +79,7 @@ func TestOneTraceFromEmitThroughTheBusAndRabbitMQ(t *testing.T) {
 	defer clientB.Close(ctx)
 
 	// Process B: a RabbitMQ consumer whose listener fails its first attempt.
-	con, err := clientB.NewConsumer(amqp.ConsumerConfig{Queue: q, MaxRetries: 2, RetryDelay: retryDelay})
+	con, err := clientB.NewConsumer(amqp.ConsumerConfig{Queue: q, Retry: amqp.RetryPolicy{MaxAttempts: 3, InitialDelay: retryDelay}})
 	if err != nil {
 		t.Fatal(err)
 	}

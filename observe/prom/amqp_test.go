@@ -35,7 +35,7 @@ func TestRabbitMQTrafficIsCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	con, err := client.NewConsumer(amqp.ConsumerConfig{Queue: q, Name: "con", Metrics: m, MaxRetries: 1, RetryDelay: retryDelay})
+	con, err := client.NewConsumer(amqp.ConsumerConfig{Queue: q, Name: "con", Metrics: m, Retry: amqp.RetryPolicy{MaxAttempts: 2, InitialDelay: retryDelay}})
 	if err != nil {
 		t.Fatal(err)
 	}

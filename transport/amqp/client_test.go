@@ -59,7 +59,7 @@ func TestPoolsAreUsed(t *testing.T) {
 		if _, err := rawChannel(t).QueuePurge(f.queue, false); err != nil {
 			t.Fatal(err)
 		}
-		k := f.consumer(t, amqp.ConsumerConfig{MaxRetries: 2, RetryDelay: 10 * time.Millisecond, MaxConcurrentHandlers: 1})
+		k := f.consumer(t, amqp.ConsumerConfig{MaxConcurrentHandlers: 1, Retry: amqp.RetryPolicy{MaxAttempts: 3, InitialDelay: 10 * time.Millisecond}})
 		if err := k.Start(ctx, amqp.HandlerFunc(func(context.Context, *amqp.Delivery) (amqp.AckDecision, error) {
 			return amqp.NackRequeue, errors.New("always fails")
 		})); err != nil {
@@ -304,7 +304,7 @@ func TestTopologyIsCopiedAndStoppedConsumersAreForgotten(t *testing.T) {
 
 	ack := amqp.HandlerFunc(func(context.Context, *amqp.Delivery) (amqp.AckDecision, error) { return amqp.Ack, nil })
 	start := func() *amqp.Consumer {
-		k, err := client.NewConsumer(amqp.ConsumerConfig{Queue: qa, MaxRetries: 1, RetryDelay: delay})
+		k, err := client.NewConsumer(amqp.ConsumerConfig{Queue: qa, Retry: amqp.RetryPolicy{MaxAttempts: 2, InitialDelay: delay}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -351,7 +351,7 @@ func TestHugeConfigValuesAreRefusedOrBounded(t *testing.T) {
 	}
 	for name, cfg := range map[string]amqp.ConsumerConfig{
 		"MaxConcurrentHandlers": {MaxConcurrentHandlers: math.MaxInt},
-		"MaxRetryDelay":         {MaxRetryDelay: math.MaxInt64},
+		"Retry.MaxDelay":        {Retry: amqp.RetryPolicy{MaxDelay: math.MaxInt64}},
 	} {
 		cfg.Queue = f.queue
 		if _, err := f.client.NewConsumer(cfg); !errors.Is(err, amqp.ErrInvalidConfig) {
@@ -360,7 +360,7 @@ func TestHugeConfigValuesAreRefusedOrBounded(t *testing.T) {
 	}
 	// Retries cost nothing until they happen: any count is fine, and the
 	// retry queues stop at the delay cap.
-	k, err := f.client.NewConsumer(amqp.ConsumerConfig{Queue: f.queue, MaxRetries: math.MaxInt})
+	k, err := f.client.NewConsumer(amqp.ConsumerConfig{Queue: f.queue, Retry: amqp.RetryPolicy{MaxAttempts: math.MaxInt}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ const (
 	DefaultMaxDecompressed  = 8 << 20
 	DefaultMaxConcurrency   = 8
 	DefaultHandlerTimeout   = 30 * time.Second
-	DefaultMaxRetries       = 3
+	DefaultConsumerAttempts = 4
 	DefaultRetryDelay       = time.Second
 	DefaultMaxRetryDelay    = time.Minute
 	DefaultEventSource      = "nova"
@@ -301,16 +301,18 @@ type ConsumerConfig struct {
 	// discarded and counted in ConsumerStats.Abandoned, and a new goroutine
 	// takes its place. A negative value disables the timeout. Default 30s.
 	HandlerTimeout time.Duration
-	// MaxRetries is how many times a failed message is delivered again
-	// before it is dead-lettered. A negative value never retries. Default 3.
-	MaxRetries int
-	// RetryDelay is the wait before the first retry; it doubles with each
-	// retry up to MaxRetryDelay. Retries wait in per-delay queues named
-	// "<Queue>.retry.<delay>" whose TTL sends them back to Queue. Default 1s.
-	RetryDelay time.Duration
-	// MaxRetryDelay caps RetryDelay's growth. Default 1m, at most about 49
-	// days (2³²-1 ms, the longest TTL the broker accepts).
-	MaxRetryDelay time.Duration
+	// Retry governs failed deliveries, in Nova's one retry vocabulary
+	// (listener.RetryPolicy): MaxAttempts counts every delivery, the first
+	// included, before the message is dead-lettered (default
+	// DefaultConsumerAttempts, 4; 1 never retries); retry n waits
+	// BaseDelay(n): InitialDelay (default 1s) growing by Backoff and
+	// Multiplier (default exponential, ×2) up to MaxDelay (default 1m, at
+	// most about 49 days, 2³²-1 ms, the longest TTL the broker accepts).
+	// Retries wait in per-delay queues named "<Queue>.retry.<delay>" whose
+	// TTL sends them back to Queue, so Jitter is not applied (it would
+	// need a queue per delay drawn). ErrorPolicy, not RetryCondition or
+	// RetryableErrors, decides which errors are retried.
+	Retry RetryPolicy
 	// DeadLetterExchange receives rejected and exhausted messages with their
 	// original routing key. It must exist. Default "": they go to the queue
 	// "<Queue>.dlq", declared by the consumer.

@@ -18,7 +18,7 @@ import (
 // deliveries. Each delivery is acknowledged, retried or dead-lettered
 // according to what its handler decides; panics and timeouts are failures
 // like any other error. Retries wait in TTL queues and are counted, and
-// after MaxRetries the message goes to the dead letter, so a poison message
+// after Retry.MaxAttempts the message goes to the dead letter, so a poison message
 // cannot loop. When the connection is lost the consumer waits for the
 // Client to reconnect and resumes; unacknowledged deliveries are redelivered
 // by the broker (at-least-once).
@@ -32,8 +32,7 @@ type Consumer struct {
 	cfg     ConsumerConfig
 	events  EventEncoding
 	metrics shared.Metrics
-	backoff ReconnectPolicy // retry delays: the wait before retry n is backoff.Ceiling(n)
-	dlq     string          // dead-letter queue when no exchange is configured
+	dlq     string // dead-letter queue when no exchange is configured
 
 	republishFailing atomic.Int64 // retry or dead-letter publishes failed in a row
 	dlqDeclared      atomic.Bool  // the default dead-letter queue exists (declared on first use)
@@ -84,7 +83,6 @@ func (c *Client) NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		cfg:     cfg,
 		events:  cfg.Events.withDefaults(),
 		metrics: cfg.Metrics,
-		backoff: ReconnectPolicy{InitialDelay: cfg.RetryDelay, MaxDelay: cfg.MaxRetryDelay, Multiplier: 2},
 	}
 	if k.metrics == nil {
 		k.metrics = shared.NopMetrics{}
@@ -120,14 +118,17 @@ func (cfg ConsumerConfig) withDefaults() (ConsumerConfig, error) {
 	if cfg.HandlerTimeout == 0 {
 		cfg.HandlerTimeout = DefaultHandlerTimeout
 	}
-	if cfg.MaxRetries == 0 {
-		cfg.MaxRetries = DefaultMaxRetries
+	if err := cfg.Retry.Validate(); err != nil {
+		return cfg, configErrorf("ConsumerConfig.Retry", "%v", err)
 	}
-	if cfg.RetryDelay == 0 {
-		cfg.RetryDelay = DefaultRetryDelay
+	if cfg.Retry.MaxAttempts == 0 {
+		cfg.Retry.MaxAttempts = DefaultConsumerAttempts
 	}
-	if cfg.MaxRetryDelay == 0 {
-		cfg.MaxRetryDelay = max(DefaultMaxRetryDelay, cfg.RetryDelay)
+	if cfg.Retry.InitialDelay == 0 {
+		cfg.Retry.InitialDelay = DefaultRetryDelay
+	}
+	if cfg.Retry.MaxDelay == 0 {
+		cfg.Retry.MaxDelay = max(DefaultMaxRetryDelay, cfg.Retry.InitialDelay)
 	}
 	if cfg.ErrorPolicy == nil {
 		cfg.ErrorPolicy = DefaultErrorPolicy
@@ -140,13 +141,10 @@ func (cfg ConsumerConfig) withDefaults() (ConsumerConfig, error) {
 		return cfg, configErrorf("ConsumerConfig", "negative consumer size")
 	case cfg.Prefetch > 65535:
 		return cfg, configErrorf("ConsumerConfig.Prefetch", "%d above 65535", cfg.Prefetch)
-	case cfg.RetryDelay < 0, cfg.MaxRetryDelay < cfg.RetryDelay:
-		return cfg, configErrorf("ConsumerConfig", "retry delays %v, max %v", cfg.RetryDelay, cfg.MaxRetryDelay)
-	case cfg.MaxRetryDelay > maxRetryDelay:
-		return cfg, configErrorf("ConsumerConfig.MaxRetryDelay", "%v above %v", cfg.MaxRetryDelay, maxRetryDelay)
-	}
-	if cfg.MaxRetries < 0 {
-		cfg.MaxRetries = 0
+	case cfg.Retry.MaxDelay < cfg.Retry.InitialDelay:
+		return cfg, configErrorf("ConsumerConfig.Retry.MaxDelay", "%v below InitialDelay %v", cfg.Retry.MaxDelay, cfg.Retry.InitialDelay)
+	case cfg.Retry.MaxDelay > maxRetryDelay:
+		return cfg, configErrorf("ConsumerConfig.Retry.MaxDelay", "%v above %v", cfg.Retry.MaxDelay, maxRetryDelay)
 	}
 	return cfg, cfg.Events.Validate()
 }
@@ -176,9 +174,9 @@ func (k *Consumer) dlqTopology() Topology { return Topology{Queues: []Queue{{Nam
 func (k *Consumer) retryTopology() Topology {
 	var t Topology
 	// Delays grow until they reach MaxRetryDelay and stay there: however
-	// large MaxRetries is, there are at most about 64 distinct ones.
+	// large Retry.MaxAttempts is, there are at most about 64 distinct ones.
 	var last time.Duration
-	for n := 1; n <= k.cfg.MaxRetries; n++ {
+	for n := 1; n <= k.maxRetries(); n++ {
 		d := k.delay(n)
 		if d == last {
 			break
@@ -195,7 +193,10 @@ func (k *Consumer) retryTopology() Topology {
 }
 
 // delay is the wait before retry number n (1 for the first retry).
-func (k *Consumer) delay(n int) time.Duration { return k.backoff.Ceiling(n) }
+func (k *Consumer) delay(n int) time.Duration { return k.cfg.Retry.BaseDelay(n) }
+
+// maxRetries is how many times a failed message is delivered again.
+func (k *Consumer) maxRetries() int { return k.cfg.Retry.MaxAttempts - 1 }
 
 // Start declares the consumer's retry and dead-letter queues, checks that
 // its queue (and DeadLetterExchange, if set) exist, and begins consuming

@@ -182,7 +182,7 @@ func errOr(err error, text string) error {
 // the original, or dead-letters it when its retries are used up.
 func (k *Consumer) retry(d *Delivery, cause error) {
 	done := d.attempt - 1 // retries so far
-	if done >= k.cfg.MaxRetries {
+	if done >= k.maxRetries() {
 		k.deadLetter(d, fmt.Errorf("%w after %d retries: %w", shared.ErrRetryLimitExceeded, done, cause))
 		return
 	}

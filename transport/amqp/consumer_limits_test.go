@@ -101,7 +101,7 @@ func TestConsumersLeaveNoQueuesBehind(t *testing.T) {
 		}
 	})
 	t.Run("a consumer with retries off that never dead-letters", func(t *testing.T) {
-		k := f.consumer(t, amqp.ConsumerConfig{MaxRetries: -1})
+		k := f.consumer(t, amqp.ConsumerConfig{Retry: amqp.RetryPolicy{MaxAttempts: 1}})
 		if err := k.Start(ctx, amqp.HandlerFunc(func(context.Context, *amqp.Delivery) (amqp.AckDecision, error) { return amqp.Ack, nil })); err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +113,7 @@ func TestConsumersLeaveNoQueuesBehind(t *testing.T) {
 		}
 	})
 	t.Run("the dead-letter queue appears with the first dead letter", func(t *testing.T) {
-		k := f.consumer(t, amqp.ConsumerConfig{MaxRetries: -1})
+		k := f.consumer(t, amqp.ConsumerConfig{Retry: amqp.RetryPolicy{MaxAttempts: 1}})
 		if err := k.Start(ctx, amqp.HandlerFunc(func(context.Context, *amqp.Delivery) (amqp.AckDecision, error) {
 			return amqp.Reject, errors.New("no")
 		})); err != nil {

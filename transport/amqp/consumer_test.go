@@ -18,14 +18,14 @@ import (
 	"github.com/novaevents/nova/transport/amqp"
 )
 
-func TestConsumerPoisonMessageIsDeadLetteredAfterMaxRetries(t *testing.T) {
+func TestConsumerPoisonMessageIsDeadLetteredAfterMaxAttempts(t *testing.T) {
 	f := newFixture(t)
 	ctx := testCtx(t, 30*time.Second)
 	var calls atomic.Int32
 	var attempts []int
 	seen := make(chan int, 16)
 	metrics := &countingMetrics{}
-	k := f.consumer(t, amqp.ConsumerConfig{MaxRetries: 3, RetryDelay: 20 * time.Millisecond, MaxRetryDelay: 40 * time.Millisecond, Metrics: metrics})
+	k := f.consumer(t, amqp.ConsumerConfig{Metrics: metrics, Retry: amqp.RetryPolicy{MaxAttempts: 4, InitialDelay: 20 * time.Millisecond, MaxDelay: 40 * time.Millisecond}})
 	err := k.Start(ctx, amqp.HandlerFunc(func(_ context.Context, d *amqp.Delivery) (amqp.AckDecision, error) {
 		calls.Add(1)
 		seen <- d.Attempt
@@ -145,7 +145,7 @@ func TestConsumerFailuresOfEveryKindAreCounted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			ctx := testCtx(t, 20*time.Second)
-			k := f.consumer(t, amqp.ConsumerConfig{MaxRetries: 1, RetryDelay: 10 * time.Millisecond, HandlerTimeout: 50 * time.Millisecond})
+			k := f.consumer(t, amqp.ConsumerConfig{HandlerTimeout: 50 * time.Millisecond, Retry: amqp.RetryPolicy{MaxAttempts: 2, InitialDelay: 10 * time.Millisecond}})
 			if err := k.Start(ctx, tc.handler); err != nil {
 				t.Fatal(err)
 			}
@@ -378,7 +378,7 @@ func TestConsumerDeclaresADeletedRetryQueueAgain(t *testing.T) {
 	f := newFixture(t, withConfig(func(c *amqp.Config) { c.MaxConnections = 1 }))
 	ctx := testCtx(t, 30*time.Second)
 	const delay = 20 * time.Millisecond
-	k := f.consumer(t, amqp.ConsumerConfig{MaxRetries: 2, RetryDelay: delay, MaxRetryDelay: delay})
+	k := f.consumer(t, amqp.ConsumerConfig{Retry: amqp.RetryPolicy{MaxAttempts: 3, InitialDelay: delay, MaxDelay: delay}})
 	if err := k.Start(ctx, amqp.HandlerFunc(func(context.Context, *amqp.Delivery) (amqp.AckDecision, error) {
 		return amqp.DecideByError, errors.New("always fails")
 	})); err != nil {
@@ -468,7 +468,7 @@ func TestConsumerAbandonsAHandlerThatIgnoresItsTimeout(t *testing.T) {
 	var releaseOnce sync.Once
 	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
 	attempts := make(chan int, 4)
-	k := f.consumer(t, amqp.ConsumerConfig{HandlerTimeout: 50 * time.Millisecond, MaxRetries: 1, RetryDelay: 10 * time.Millisecond, MaxConcurrentHandlers: 1})
+	k := f.consumer(t, amqp.ConsumerConfig{HandlerTimeout: 50 * time.Millisecond, MaxConcurrentHandlers: 1, Retry: amqp.RetryPolicy{MaxAttempts: 2, InitialDelay: 10 * time.Millisecond}})
 	if err := k.Start(ctx, amqp.HandlerFunc(func(_ context.Context, d *amqp.Delivery) (amqp.AckDecision, error) {
 		attempts <- d.Attempt
 		if d.Attempt == 1 {

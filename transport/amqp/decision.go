@@ -19,7 +19,7 @@ const (
 	// Ack acknowledges: the message is done.
 	Ack
 	// NackRequeue hands the message back for another attempt after the
-	// retry delay. Attempts are counted: after MaxRetries the message is
+	// retry delay. Attempts are counted: after Retry.MaxAttempts the message is
 	// dead-lettered, so a message can never loop forever.
 	NackRequeue
 	// Reject dead-letters the message at once, with the handler's error as

@@ -38,7 +38,7 @@
 // runs a [BatchHandler] on batches of up to BatchSize deliveries instead,
 // flushed when full or BatchTimeout after their first delivery. Retries wait in TTL
 // queues named "<queue>.retry.<delay>" and are counted in a header; after
-// MaxRetries the message goes to the dead letter ("<queue>.dlq" by
+// Retry.MaxAttempts the message goes to the dead letter ("<queue>.dlq" by
 // default) with the reason, so a poison message cannot loop. When a retry
 // or dead letter cannot be published (its queue or exchange was deleted),
 // the consumer declares the topology again; failing that, it hands the
@@ -96,6 +96,6 @@
 //	pub, _ := client.NewPublisher(amqp.PublisherConfig{})
 //	err = pub.PublishEvent(ctx, "orders", shared.NewBaseEvent("o-1", "order.created", order))
 //
-//	sub, _ := client.NewConsumer(amqp.ConsumerConfig{Queue: "billing", MaxRetries: 3})
+//	sub, _ := client.NewConsumer(amqp.ConsumerConfig{Queue: "billing", Retry: amqp.RetryPolicy{MaxAttempts: 4}})
 //	err = sub.StartEvents(ctx, shared.NewBaseListener("billing", bill))
 package amqp

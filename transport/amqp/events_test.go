@@ -153,7 +153,7 @@ func TestMalformedMessagesAreDeadLetteredWithAReason(t *testing.T) {
 	f := newFixture(t)
 	ctx := testCtx(t, 30*time.Second)
 	var handled int
-	k := f.consumer(t, amqp.ConsumerConfig{MaxRetries: 5, RetryDelay: 10 * time.Millisecond})
+	k := f.consumer(t, amqp.ConsumerConfig{Retry: amqp.RetryPolicy{MaxAttempts: 6, InitialDelay: 10 * time.Millisecond}})
 	if err := k.StartEvents(ctx, shared.NewBaseListener("l", func(shared.Event) error {
 		handled++
 		return nil

@@ -47,7 +47,7 @@ func Example() {
 	const orders = 24
 	var received atomic.Int32
 	all := make(chan struct{})
-	consumer, _ := client.NewConsumer(amqp.ConsumerConfig{Queue: queue, Events: enc, MaxRetries: 2, RetryDelay: 100 * time.Millisecond})
+	consumer, _ := client.NewConsumer(amqp.ConsumerConfig{Queue: queue, Events: enc, Retry: amqp.RetryPolicy{MaxAttempts: 3, InitialDelay: 100 * time.Millisecond}})
 	err = consumer.StartEvents(ctx, shared.NewBaseListener("audit", func(e shared.Event) error {
 		_ = e.Data().(Order)
 		if received.Add(1) == orders {

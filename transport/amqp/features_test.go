@@ -112,7 +112,7 @@ func TestBatchConsumerFlushesBySizeAndByTime(t *testing.T) {
 		seen  = map[string]int{}
 		done  = make(chan struct{})
 	)
-	k := f.consumer(t, amqp.ConsumerConfig{MaxConcurrentHandlers: 1, BatchSize: 100, BatchTimeout: 100 * time.Millisecond, MaxRetries: -1})
+	k := f.consumer(t, amqp.ConsumerConfig{MaxConcurrentHandlers: 1, BatchSize: 100, BatchTimeout: 100 * time.Millisecond, Retry: amqp.RetryPolicy{MaxAttempts: 1}})
 	if err := k.StartBatch(ctx, amqp.BatchHandlerFunc(func(_ context.Context, batch []*amqp.Delivery) error {
 		mu.Lock()
 		defer mu.Unlock()
