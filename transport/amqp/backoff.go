@@ -28,6 +28,25 @@ type ReconnectPolicy struct {
 // Deprecated: use ReconnectPolicy.
 type Backoff = ReconnectPolicy
 
+// retryDefaults validates p (field names the config field it came from)
+// and fills in the attempts and delays that are zero; the Publisher and the
+// Consumer differ only in those defaults.
+func retryDefaults(field string, p RetryPolicy, attempts int, initial, maxDelay time.Duration) (RetryPolicy, error) {
+	if err := p.Validate(); err != nil {
+		return p, configErrorf(field, "%v", err)
+	}
+	if p.MaxAttempts == 0 {
+		p.MaxAttempts = attempts
+	}
+	if p.InitialDelay == 0 {
+		p.InitialDelay = initial
+	}
+	if p.MaxDelay == 0 {
+		p.MaxDelay = max(maxDelay, p.InitialDelay)
+	}
+	return p, nil
+}
+
 func (b ReconnectPolicy) withDefaults(initial, maxDelay time.Duration) Backoff {
 	if b.InitialDelay == 0 {
 		b.InitialDelay = initial

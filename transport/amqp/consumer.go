@@ -118,17 +118,9 @@ func (cfg ConsumerConfig) withDefaults() (ConsumerConfig, error) {
 	if cfg.HandlerTimeout == 0 {
 		cfg.HandlerTimeout = DefaultHandlerTimeout
 	}
-	if err := cfg.Retry.Validate(); err != nil {
-		return cfg, configErrorf("ConsumerConfig.Retry", "%v", err)
-	}
-	if cfg.Retry.MaxAttempts == 0 {
-		cfg.Retry.MaxAttempts = DefaultConsumerAttempts
-	}
-	if cfg.Retry.InitialDelay == 0 {
-		cfg.Retry.InitialDelay = DefaultRetryDelay
-	}
-	if cfg.Retry.MaxDelay == 0 {
-		cfg.Retry.MaxDelay = max(DefaultMaxRetryDelay, cfg.Retry.InitialDelay)
+	var err error
+	if cfg.Retry, err = retryDefaults("ConsumerConfig.Retry", cfg.Retry, DefaultConsumerAttempts, DefaultRetryDelay, DefaultMaxRetryDelay); err != nil {
+		return cfg, err
 	}
 	if cfg.ErrorPolicy == nil {
 		cfg.ErrorPolicy = DefaultErrorPolicy

@@ -154,14 +154,9 @@ func (cfg PublisherConfig) withDefaults() (PublisherConfig, error) {
 	if cfg.PublishTimeout == 0 {
 		cfg.PublishTimeout = DefaultPublishTimeout
 	}
-	if cfg.Retry.MaxAttempts == 0 {
-		cfg.Retry.MaxAttempts = DefaultMaxAttempts
-	}
-	if cfg.Retry.InitialDelay == 0 {
-		cfg.Retry.InitialDelay = DefaultRetryInitial
-	}
-	if cfg.Retry.MaxDelay == 0 {
-		cfg.Retry.MaxDelay = max(DefaultRetryMax, cfg.Retry.InitialDelay)
+	var err error
+	if cfg.Retry, err = retryDefaults("PublisherConfig.Retry", cfg.Retry, DefaultMaxAttempts, DefaultRetryInitial, DefaultRetryMax); err != nil {
+		return cfg, err
 	}
 	switch {
 	case cfg.WorkerCount < 0, cfg.MaxInFlight < 0, cfg.QueueSize < 0, cfg.Retry.MaxAttempts < 0:
@@ -173,9 +168,6 @@ func (cfg PublisherConfig) withDefaults() (PublisherConfig, error) {
 	}
 	if err := cfg.Events.Validate(); err != nil {
 		return cfg, err
-	}
-	if err := cfg.Retry.Validate(); err != nil {
-		return cfg, configErrorf("PublisherConfig.Retry", "%v", err)
 	}
 	return cfg, nil
 }
