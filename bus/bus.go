@@ -278,7 +278,7 @@ func validTopicName(name string) error {
 // Publish hands e to topic. It returns once the event is accepted (stored in
 // its partition), not when it is handled; from then on the topic's
 // DeliveryMode holds for it. ctx bounds only the wait for room in a full
-// partition (OverflowBlock); handlers do not see it. Metadata, not ctx,
+// partition (workerpool.Block); handlers do not see it. Metadata, not ctx,
 // carries values such as trace IDs to the handlers.
 //
 // Errors: a *shared.ValidationError (ErrInvalidEvent) for a nil event or an

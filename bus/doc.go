@@ -9,8 +9,8 @@
 // for an event without a key, the one its ID hashes to. A partition is a
 // bounded buffer (TopicConfig.BufferSize) that every subscriber reads at its
 // own pace; an event's slot is reused once every subscriber has settled it.
-// When a partition is full, Publish waits until ctx is done (OverflowBlock,
-// the default) or returns ErrBufferFull (OverflowReject). A slow subscriber
+// When a partition is full, Publish waits until ctx is done (workerpool.Block,
+// the default) or returns ErrBufferFull (workerpool.RejectNew). A slow subscriber
 // therefore delays the others only once it is BufferSize events behind.
 //
 // A subscriber is a Subscribe call, a SubscribePattern call (one subscriber
@@ -84,10 +84,10 @@
 // # Handlers that publish
 //
 // A handler may publish, subscribe and unsubscribe. But a handler that
-// publishes to a topic it consumes, with OverflowBlock and a ctx without
+// publishes to a topic it consumes, with workerpool.Block and a ctx without
 // deadline, can wait forever once the partition is full, since its own
 // subscriber is the one that must make room: give it a deadline, or use
-// OverflowReject. A handler must not call Shutdown and wait for it.
+// workerpool.RejectNew. A handler must not call Shutdown and wait for it.
 //
 // # Shutdown
 //

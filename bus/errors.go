@@ -23,7 +23,7 @@ var (
 	// name. It is shared.ErrTopicNotFound.
 	ErrTopicNotFound = shared.ErrTopicNotFound
 	// ErrBufferFull is returned by Publish when the event's partition is full
-	// and the topic's Overflow is OverflowReject. It is shared.ErrBufferFull.
+	// and the topic's Overflow is workerpool.RejectNew. It is shared.ErrBufferFull.
 	ErrBufferFull = shared.ErrBufferFull
 	// ErrInvalidEvent is shared.ErrInvalidEvent: a nil event, an empty ID or
 	// an empty type.

@@ -7,7 +7,7 @@ type DropReason int
 
 const (
 	// DropBufferFull: Publish refused the event because its partition was
-	// full and the topic's Overflow is OverflowReject.
+	// full and the topic's Overflow is workerpool.RejectNew.
 	DropBufferFull DropReason = iota
 	// DropPublishCanceled: Publish gave up waiting for room because its ctx
 	// was done.

@@ -52,7 +52,7 @@ type Config struct {
 	// MaxConcurrency bounds how many async events are handled at once.
 	// 0 means the pool's worker count.
 	MaxConcurrency int
-	// Overflow is the policy for a full async buffer. Default OverflowBlock.
+	// Overflow is the policy for a full async buffer. Default workerpool.Block.
 	Overflow Overflow
 	// Priority, if set, sorts async events into priority lanes (for
 	// example by event type), each a buffer of BufferSize events. Drainers

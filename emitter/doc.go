@@ -10,7 +10,7 @@
 // are retried once every listener has had its first attempt, side by side. EmitAsync puts the event in a bounded buffer and
 // returns; drainer tasks on a workerpool.Pool deliver buffered events, up to
 // Config.MaxConcurrency at once. A full buffer blocks the caller until its
-// context ends, or rejects with ErrBufferFull under OverflowReject. No
+// context ends, or rejects with ErrBufferFull under workerpool.RejectNew. No
 // goroutine is started per event.
 //
 // Middleware (Before/After hooks, such as shared.MiddlewareFunc) runs around

@@ -223,8 +223,8 @@ func (e *Emitter) Emit(ctx context.Context, ev shared.Event) error {
 
 // EmitAsync puts ev in the async buffer and returns; a pool worker delivers
 // it later, up to MaxConcurrency events at a time. When the buffer is full it
-// waits until ctx is done (OverflowBlock, returning ctx.Err()) or returns
-// ErrBufferFull (OverflowReject). Listeners get a context that carries ctx's
+// waits until ctx is done (workerpool.Block, returning ctx.Err()) or returns
+// ErrBufferFull (workerpool.RejectNew). Listeners get a context that carries ctx's
 // values but not its deadline or cancellation, since the caller has moved
 // on. A nil error means the event was accepted: Shutdown delivers it. A nil
 // ctx means context.Background().
@@ -234,10 +234,10 @@ func (e *Emitter) Emit(ctx context.Context, ev shared.Event) error {
 //
 // Calling EmitAsync from inside a listener that runs on this emitter's
 // drainers (an async listener emitting a follow-up event) while the buffer
-// is full under OverflowBlock waits for room that only the drainers can
+// is full under workerpool.Block waits for room that only the drainers can
 // make; if every drainer is doing the same, nothing moves until the callers'
 // contexts end. From a listener, pass a ctx with a deadline, use
-// OverflowReject, or call Emit.
+// workerpool.RejectNew, or call Emit.
 func (e *Emitter) EmitAsync(ctx context.Context, ev shared.Event) error {
 	if e.buf == nil {
 		return e.unusable()

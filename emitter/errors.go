@@ -16,7 +16,7 @@ var (
 	// Deprecated: use ErrClosed, the name every Nova package gives its
 	// closed error.
 	ErrEmitterClosed = ErrClosed
-	// ErrBufferFull is returned by EmitAsync under OverflowReject when the
+	// ErrBufferFull is returned by EmitAsync under workerpool.RejectNew when the
 	// async buffer is full.
 	ErrBufferFull = shared.ErrBufferFull
 	// ErrInvalidEvent is matched by the validation errors of nil events and

@@ -26,7 +26,7 @@ type Stats struct {
 	// DroppedEvents counts EmitAsync calls refused with ErrBufferFull.
 	DroppedEvents uint64
 	// CanceledEvents counts EmitAsync calls that gave up waiting for room in
-	// a full buffer (OverflowBlock) because their ctx ended; each is also
+	// a full buffer (workerpool.Block) because their ctx ended; each is also
 	// reported to Metrics as EventDropped "emit_canceled".
 	CanceledEvents uint64
 	// AsyncEvents counts events accepted by the async path.
