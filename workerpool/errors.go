@@ -24,7 +24,8 @@ var (
 	// ErrInvalidPriority is returned for a Priority outside
 	// PriorityLow..PriorityCritical.
 	ErrInvalidPriority = errors.New("workerpool: invalid priority")
-	// ErrInvalidSize is returned by Resize for a size below one.
+	// ErrInvalidSize is returned by Resize for a size below one or above
+	// MaxWorkers.
 	ErrInvalidSize = errors.New("workerpool: invalid size")
 	// ErrNotInitialized is returned by every method of a Pool that New did
 	// not make (the zero Pool).

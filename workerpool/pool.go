@@ -187,7 +187,7 @@ func (p *Pool) Workers() int {
 // stops workers to have exactly n; a dynamic pool lowers its minimum to n if
 // needed and starts workers on demand as before. Surplus idle workers stop at
 // once, busy ones when their task returns; queued tasks are kept. It returns
-// ErrInvalidSize for n < 1 and ErrClosed after Close.
+// ErrInvalidSize for n < 1 or above MaxWorkers and ErrClosed after Close.
 func (p *Pool) Resize(n int) error {
 	if err := p.Err(); err != nil {
 		return err
