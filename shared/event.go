@@ -197,7 +197,8 @@ func validateType(t string) error {
 		return errEmptyType
 	}
 	// The common case, a type without wildcards or empty tokens, costs one
-	// table load per byte; only '.', '*' and '>' take the slow path.
+	// table load per byte; only '.', '*', '>', NUL and non-ASCII bytes take
+	// the slow path (a type that is not text is refused as a whole).
 	prevDot, text := true, false
 	for i := 0; i < len(t); i++ {
 		if typeByte[t[i]] {

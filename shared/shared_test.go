@@ -11,6 +11,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unicode/utf8"
 
 	"github.com/novaevents/nova/shared"
 )
@@ -294,9 +295,10 @@ func TestValidateListener(t *testing.T) {
 }
 
 // validTypeModel is the plain definition validateType implements eight
-// bytes at a time: non-empty tokens separated by '.', with no '*' or '>'.
+// bytes at a time: valid UTF-8 text without NUL, non-empty tokens separated
+// by '.', with no '*' or '>'.
 func validTypeModel(t string) bool {
-	if t == "" || strings.ContainsAny(t, "*>") {
+	if t == "" || strings.ContainsAny(t, "*>") || !utf8.ValidString(t) || strings.IndexByte(t, 0) >= 0 {
 		return false
 	}
 	for _, tok := range strings.Split(t, ".") {
@@ -308,7 +310,7 @@ func validTypeModel(t string) bool {
 }
 
 func TestValidateTypeMatchesItsDefinition(t *testing.T) {
-	alphabet := "ab.*>/-"
+	alphabet := "ab.*>/-\x00\xc3\xa9\xff"
 	rng := rand.New(rand.NewPCG(1, 2))
 	check := func(typ string) {
 		t.Helper()
@@ -321,7 +323,8 @@ func TestValidateTypeMatchesItsDefinition(t *testing.T) {
 		}
 	}
 	for _, typ := range []string{"a", "a.b", "order.created", "abcdefg.", "abcdefgh.ijk", "abcdefg..ijk",
-		"abcdefgh..", "abcdefg.hijklmn.o", "a./b", "abcdefg./bcdefgh", ".abcdefghij", "abcdefghijklmnop>"} {
+		"abcdefgh..", "abcdefg.hijklmn.o", "a./b", "abcdefg./bcdefgh", ".abcdefghij", "abcdefghijklmnop>",
+		"caf\xc3\xa9.cr\xc3\xa9\xc3\xa9", "a\x00b", "a.\xff", "\xc3", "\xc3\xa9.", "a.\xc3\xa9\xc3"} {
 		check(typ)
 	}
 	for range 20000 {
