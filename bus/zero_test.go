@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/novaevents/nova/bus"
+	"github.com/novaevents/nova/listener"
 	"github.com/novaevents/nova/shared"
 )
 
@@ -59,11 +60,8 @@ func TestNonsenseTopicConfigIsRefused(t *testing.T) {
 		"MaxConcurrency":       {MaxConcurrency: -1},
 		"HandlerTimeout":       {HandlerTimeout: -time.Second},
 		"Retention":            {Retention: -time.Second},
-		"DeadLetter.QueueSize": {DeadLetter: bus.TopicConfig{}.DeadLetter},
+		"DeadLetter.QueueSize": {DeadLetter: listener.DeadLetterConfig{QueueSize: -1}},
 	} {
-		if field == "DeadLetter.QueueSize" {
-			cfg.DeadLetter.QueueSize = -1
-		}
 		err := b.CreateTopic("t", cfg)
 		var ce *bus.ConfigError
 		if !errors.As(err, &ce) || ce.Field != field || ce.Component != "bus" || !errors.Is(err, bus.ErrInvalidConfig) {
