@@ -51,7 +51,7 @@ func (sp *spec) consumerKey() string {
 func (b *Bus) Subscribe(topic string, l shared.Listener) shared.Subscription {
 	sub, err := b.SubscribeE(topic, l)
 	if err != nil {
-		return failedSubscription(topic, l, err)
+		return shared.FailedSubscription(topic, l, err)
 	}
 	return sub
 }
@@ -94,10 +94,6 @@ func (b *Bus) SubscribeGroup(topic, group string, l shared.Listener) (shared.Sub
 		return b.subscribe(&spec{target: topic, pattern: true, group: group, listener: l})
 	}
 	return b.subscribe(&spec{target: topic, group: group, listener: l})
-}
-
-func failedSubscription(topic string, l shared.Listener, err error) shared.Subscription {
-	return shared.FailedSubscription(topic, l, err)
 }
 
 func (b *Bus) subscribe(sp *spec) (shared.Subscription, error) {

@@ -18,15 +18,7 @@ func EmitSync(b benchkit.B) {
 	em := emitter.New(emitter.Config{})
 	defer em.Shutdown(context.Background())
 	em.Subscribe("bench.event", benchkit.NoopListener("bench"))
-	ev := shared.NewBaseEvent("id", "bench.event", nil)
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N() {
-		if err := em.Emit(ctx, ev); err != nil {
-			b.Fatal(err)
-		}
-	}
+	emitLoop(b, em)
 }
 
 // EmitSyncBaseline is the least a synchronous dispatcher can do: load a
@@ -118,6 +110,11 @@ func EmitSyncManaged(b benchkit.B) {
 	em := emitter.New(emitter.Config{Listeners: lm})
 	defer em.Shutdown(context.Background())
 	em.Subscribe("bench.event", l)
+	emitLoop(b, em)
+}
+
+// emitLoop times b.N() synchronous emits of one event to em.
+func emitLoop(b benchkit.B, em *emitter.Emitter) {
 	ev := shared.NewBaseEvent("id", "bench.event", nil)
 	ctx := context.Background()
 	b.ReportAllocs()
